@@ -1,0 +1,14 @@
+//! Wall-clock time in milliseconds since the Unix epoch.
+//!
+//! Expiry times are stored as wall-clock milliseconds so that they mean the
+//! same thing after a restart.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

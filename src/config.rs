@@ -1,0 +1,265 @@
+//! Configuration: command-line flags, `HELIOS_*` environment variables and an
+//! optional TOML file, merged with the precedence flag > env > file > default.
+//!
+//! Every option is declared once, in [`Options`], which is both the clap
+//! argument set (clap handles flag > env) and the TOML file schema. [`Settings`]
+//! is the resolved, validated result the rest of the program uses.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+use crate::pricing::{ModelSpec, PriceTable};
+
+/// How hard a store is pushed to disk before it is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Flush on a short interval; a crash can lose the last interval's stores.
+    Interval,
+    /// Flush before every store is acknowledged.
+    Sync,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every server option. `None` means "not given at this level".
+#[derive(Args, Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Address to listen on (port 0 picks a free port; the log says which).
+    /// [default: 127.0.0.1:8002]
+    #[arg(long, env = "HELIOS_BIND")]
+    pub bind: Option<String>,
+
+    /// Directory holding all durable state (sled database, vector index, lock).
+    /// [default: ./data]
+    #[arg(long, env = "HELIOS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Number of HTTP worker threads. [default: number of CPUs]
+    #[arg(long, env = "HELIOS_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Largest accepted request body in bytes; larger bodies get 413. [default: 4194304]
+    #[arg(long, env = "HELIOS_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+
+    /// `interval`: flush to disk every --flush-interval-ms (a crash can lose
+    /// stores acknowledged within that window); `sync`: every store is on disk
+    /// before it is acknowledged. [default: interval]
+    #[arg(long, env = "HELIOS_DURABILITY", value_enum)]
+    pub durability: Option<Durability>,
+
+    /// Flush period of the `interval` durability mode, in milliseconds. [default: 200]
+    #[arg(long, env = "HELIOS_FLUSH_INTERVAL_MS")]
+    pub flush_interval_ms: Option<u64>,
+
+    /// How often the background sweeper removes expired entries, in milliseconds. [default: 1000]
+    #[arg(long, env = "HELIOS_SWEEP_INTERVAL_MS")]
+    pub sweep_interval_ms: Option<u64>,
+
+    /// Memory sled may use for its page cache, in MiB. [default: 256]
+    #[arg(long, env = "HELIOS_SLED_CACHE_MB")]
+    pub sled_cache_mb: Option<u64>,
+
+    /// Default time-to-live of an L2 entry, in seconds. [default: 3600]
+    #[arg(long, env = "HELIOS_L2_TTL_SECONDS")]
+    pub l2_ttl_seconds: Option<u64>,
+
+    /// Largest per-entry `ttl_seconds` accepted for L2; larger values are capped. [default: 604800]
+    #[arg(long, env = "HELIOS_L2_MAX_TTL_SECONDS")]
+    pub l2_max_ttl_seconds: Option<u64>,
+
+    /// Maximum number of L2 entries; beyond it the entries closest to expiry are evicted. [default: 1000000]
+    #[arg(long, env = "HELIOS_L2_MAX_ENTRIES")]
+    pub l2_max_entries: Option<u64>,
+
+    /// Maximum total size of L2 entries in bytes (as stored). [default: 2147483648]
+    #[arg(long, env = "HELIOS_L2_MAX_BYTES")]
+    pub l2_max_bytes: Option<u64>,
+
+    /// Memory for hot L2 entries kept decoded in memory, in MiB. [default: 256]
+    #[arg(long, env = "HELIOS_L2_HOT_MB")]
+    pub l2_hot_mb: Option<u64>,
+
+    /// Log format. Filter with RUST_LOG (e.g. `RUST_LOG=helios_cache=debug`). [default: text]
+    #[arg(long, env = "HELIOS_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Model assumed when a request names none. [default: claude-sonnet-4-5]
+    #[arg(long, env = "HELIOS_DEFAULT_MODEL")]
+    pub default_model: Option<String>,
+
+    /// Per-model prices and prompt-cache minimums (TOML file only: `[[models]]`).
+    #[arg(skip)]
+    pub models: Option<Vec<ModelSpec>>,
+}
+
+/// Resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub workers: usize,
+    pub body_limit: usize,
+    pub durability: Durability,
+    pub flush_interval_ms: u64,
+    pub sweep_interval_ms: u64,
+    pub sled_cache_bytes: u64,
+    pub l2: L2Settings,
+    pub log_format: LogFormat,
+    pub default_model: String,
+    pub prices: PriceTable,
+}
+
+/// L2 limits.
+#[derive(Debug, Clone)]
+pub struct L2Settings {
+    pub ttl_seconds: u64,
+    pub max_ttl_seconds: u64,
+    pub max_entries: u64,
+    pub max_bytes: u64,
+    pub hot_bytes: u64,
+}
+
+/// A configuration problem, reported before anything is opened.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Options {
+    /// Reads a TOML config file.
+    pub fn from_file(path: &Path) -> Result<Options, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    /// Fills every field not set here from `lower` (lower precedence).
+    pub fn or(self, lower: Options) -> Options {
+        macro_rules! pick {
+            ($($f:ident),*) => { Options { $($f: self.$f.or(lower.$f)),* } };
+        }
+        pick!(
+            bind,
+            data_dir,
+            workers,
+            body_limit,
+            durability,
+            flush_interval_ms,
+            sweep_interval_ms,
+            sled_cache_mb,
+            l2_ttl_seconds,
+            l2_max_ttl_seconds,
+            l2_max_entries,
+            l2_max_bytes,
+            l2_hot_mb,
+            log_format,
+            default_model,
+            models
+        )
+    }
+
+    /// Applies defaults and checks ranges.
+    pub fn resolve(self) -> Result<Settings, ConfigError> {
+        let workers = self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        });
+        let l2 = L2Settings {
+            ttl_seconds: self.l2_ttl_seconds.unwrap_or(3600),
+            max_ttl_seconds: self.l2_max_ttl_seconds.unwrap_or(7 * 24 * 3600),
+            max_entries: self.l2_max_entries.unwrap_or(1_000_000),
+            max_bytes: self.l2_max_bytes.unwrap_or(2 << 30),
+            hot_bytes: self.l2_hot_mb.unwrap_or(256) << 20,
+        };
+        let settings = Settings {
+            bind: self.bind.unwrap_or_else(|| "127.0.0.1:8002".into()),
+            data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("data")),
+            workers,
+            body_limit: self.body_limit.unwrap_or(4 << 20),
+            durability: self.durability.unwrap_or(Durability::Interval),
+            flush_interval_ms: self.flush_interval_ms.unwrap_or(200),
+            sweep_interval_ms: self.sweep_interval_ms.unwrap_or(1000),
+            sled_cache_bytes: self.sled_cache_mb.unwrap_or(256) << 20,
+            l2,
+            log_format: self.log_format.unwrap_or(LogFormat::Text),
+            default_model: self
+                .default_model
+                .unwrap_or_else(|| "claude-sonnet-4-5".into()),
+            prices: PriceTable::with_overrides(self.models.unwrap_or_default())
+                .map_err(ConfigError)?,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+}
+
+impl Settings {
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |what: &str| Err(ConfigError(what.to_string()));
+        if self.workers == 0 || self.workers > 1024 {
+            return bad("workers must be between 1 and 1024");
+        }
+        if self.body_limit < 1024 {
+            return bad("body_limit must be at least 1024 bytes");
+        }
+        if self.flush_interval_ms == 0 || self.sweep_interval_ms == 0 {
+            return bad("flush_interval_ms and sweep_interval_ms must be positive");
+        }
+        if self.l2.ttl_seconds == 0 || self.l2.ttl_seconds > self.l2.max_ttl_seconds {
+            return bad("l2_ttl_seconds must be positive and at most l2_max_ttl_seconds");
+        }
+        if self.l2.max_entries == 0 || self.l2.max_bytes == 0 {
+            return bad("l2_max_entries and l2_max_bytes must be positive");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn higher_level_wins_field_by_field() {
+        let flag = Options {
+            bind: Some("127.0.0.1:1".into()),
+            ..Options::default()
+        };
+        let file = Options {
+            bind: Some("127.0.0.1:2".into()),
+            l2_ttl_seconds: Some(5),
+            ..Options::default()
+        };
+        let s = flag.or(file).resolve().unwrap();
+        assert_eq!(s.bind, "127.0.0.1:1");
+        assert_eq!(s.l2.ttl_seconds, 5);
+        assert_eq!(s.body_limit, 4 << 20);
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys() {
+        let err = toml::from_str::<Options>("bnd = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("bnd"));
+    }
+
+    #[test]
+    fn bad_ranges_are_refused() {
+        let o = Options {
+            l2_ttl_seconds: Some(10),
+            l2_max_ttl_seconds: Some(5),
+            ..Options::default()
+        };
+        assert!(o.resolve().is_err());
+    }
+}

@@ -1,0 +1,47 @@
+//! The one error type the cache returns, with a stable machine-readable code.
+//!
+//! The cache layers speak only this type; the HTTP layer maps each kind to a
+//! status code. Bad input is always `Invalid` (a 4xx), never a panic.
+
+/// What went wrong, grouped by who can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The request is wrong; the caller must change it (400).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// The thing named does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is too large (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// Storage or a dependency cannot take writes right now; retry later (503).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl CacheError {
+    /// A 400 with the given code.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> CacheError {
+        CacheError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable code of this error, as sent in `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CacheError::Invalid { code, .. } => code,
+            CacheError::NotFound(_) => "not_found",
+            CacheError::TooLarge(_) => "payload_too_large",
+            CacheError::Unavailable(_) => "storage_unavailable",
+        }
+    }
+}
+
+impl From<sled::Error> for CacheError {
+    fn from(e: sled::Error) -> CacheError {
+        CacheError::Unavailable(format!("storage error: {e}"))
+    }
+}

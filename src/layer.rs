@@ -1,0 +1,139 @@
+//! What every cache layer is, seen from the cache manager.
+//!
+//! Lookups and stores differ per layer (L1 answers "is this prefix warm", L2
+//! and L3 answer with a stored response), so those are typed methods on each
+//! layer. What they share (invalidation, sweeping, sizing, health, detailed
+//! statistics) is the [`Layer`] trait, which the manager drives uniformly.
+
+use serde::{Serialize, Serializer};
+
+use crate::error::CacheError;
+
+/// The three layers, by their wire names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LayerId {
+    L1,
+    L2,
+    L3,
+}
+
+impl LayerId {
+    pub const ALL: [LayerId; 3] = [LayerId::L1, LayerId::L2, LayerId::L3];
+
+    /// The name used on the wire (kept from the system this replaces).
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            LayerId::L1 => "L1_CLAUDE_NATIVE",
+            LayerId::L2 => "L2_REDIS_EXACT",
+            LayerId::L3 => "L3_SEMANTIC_RAG",
+        }
+    }
+
+    /// The short name (`L1`, `L2`, `L3`).
+    pub fn short_name(self) -> &'static str {
+        match self {
+            LayerId::L1 => "L1",
+            LayerId::L2 => "L2",
+            LayerId::L3 => "L3",
+        }
+    }
+
+    /// Accepts the wire name or the short form, in any letter case.
+    pub fn parse(s: &str) -> Result<LayerId, CacheError> {
+        LayerId::ALL
+            .into_iter()
+            .find(|l| s.eq_ignore_ascii_case(l.wire_name()) || s.eq_ignore_ascii_case(l.short_name()))
+            .ok_or_else(|| {
+                CacheError::invalid(
+                    "unknown_layer",
+                    format!(
+                        "unknown layer {s:?}; expected one of L1_CLAUDE_NATIVE, L2_REDIS_EXACT, L3_SEMANTIC_RAG (or L1, L2, L3)"
+                    ),
+                )
+            })
+    }
+}
+
+impl Serialize for LayerId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.wire_name())
+    }
+}
+
+/// Which entries an invalidation removes. Every `Some` must match; all `None`
+/// removes everything.
+#[derive(Debug, Clone, Default)]
+pub struct InvalidateFilter {
+    pub namespace: Option<String>,
+    pub task_type: Option<String>,
+    pub entry_key: Option<u128>,
+}
+
+impl InvalidateFilter {
+    /// Whether an entry with these attributes is selected.
+    pub fn matches(&self, namespace: &str, task_type: &str, key: u128) -> bool {
+        self.namespace.as_deref().is_none_or(|n| n == namespace)
+            && self.task_type.as_deref().is_none_or(|t| t == task_type)
+            && self.entry_key.is_none_or(|k| k == key)
+    }
+}
+
+/// How many entries a layer holds and how many bytes they take as stored.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LayerSize {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// A layer's health, as reported by `/health`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerHealth {
+    /// `healthy`, `degraded` or `unavailable`.
+    pub status: &'static str,
+    /// Whether the layer is part of this build and configuration.
+    pub available: bool,
+    pub detail: String,
+}
+
+/// The administrative side of a layer.
+pub trait Layer: Send + Sync {
+    fn id(&self) -> LayerId;
+    /// Removes the selected entries everywhere they live; returns how many.
+    fn invalidate(&self, filter: &InvalidateFilter) -> Result<u64, CacheError>;
+    /// Removes entries that expired before `now_ms`; returns how many.
+    fn sweep(&self, now_ms: u64) -> Result<u64, CacheError>;
+    fn size(&self) -> LayerSize;
+    fn health(&self) -> LayerHealth;
+    /// Layer-specific statistics for `/stats/layer/{layer}`.
+    fn details(&self) -> serde_json::Value;
+    /// Pushes in-memory state that is persisted lazily (access counts, indexes).
+    fn persist(&self) -> Result<(), CacheError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wire_and_short_names() {
+        assert_eq!(LayerId::parse("L2_REDIS_EXACT").unwrap(), LayerId::L2);
+        assert_eq!(LayerId::parse("l3").unwrap(), LayerId::L3);
+        assert_eq!(LayerId::parse("L1").unwrap(), LayerId::L1);
+        assert_eq!(LayerId::parse("L4").unwrap_err().code(), "unknown_layer");
+    }
+
+    #[test]
+    fn filter_requires_every_given_field() {
+        let f = InvalidateFilter {
+            namespace: Some("a".into()),
+            task_type: Some("t".into()),
+            entry_key: None,
+        };
+        assert!(f.matches("a", "t", 1));
+        assert!(!f.matches("a", "u", 1));
+        assert!(!f.matches("b", "t", 1));
+        assert!(InvalidateFilter::default().matches("x", "y", 2));
+    }
+}

@@ -1,0 +1,19 @@
+//! helios-cache: a single-binary LLM response cache.
+//!
+//! Three layers answer "do I need to call the model?": L1 tracks Anthropic
+//! prompt caching, L2 matches exact repeats, L3 matches paraphrases. The
+//! [`manager::CacheManager`] runs the waterfall; [`http`] exposes it as REST.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod l2;
+pub mod layer;
+pub mod manager;
+pub mod metrics;
+pub mod pricing;
+pub mod scope;
+pub mod server;
+pub mod storage;

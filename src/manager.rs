@@ -1,0 +1,486 @@
+//! The cache manager: the waterfall lookup, the all-or-nothing store,
+//! invalidation, and the reports (metrics, health, per-layer statistics).
+//!
+//! It owns the layers, the storage and the counters, and knows nothing of
+//! HTTP: it takes the API's request types and returns its response types or a
+//! [`CacheError`].
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::api::{self, InvalidateRequest, LookupRequest, LookupResponse, StoreRequest, Usage};
+use crate::clock::now_ms;
+use crate::config::Settings;
+use crate::error::CacheError;
+use crate::l2::{L2Write, RawJson, L2};
+use crate::layer::{InvalidateFilter, Layer, LayerId};
+use crate::metrics::{ratio, Metrics};
+use crate::pricing::ModelSpec;
+use crate::scope::{self, Scope};
+use crate::storage::{KeyLocks, OpenError, Storage};
+
+const COUNTERS_KEY: &str = "counters";
+
+/// The cache.
+pub struct CacheManager {
+    settings: Settings,
+    storage: Arc<Storage>,
+    locks: Arc<KeyLocks>,
+    l2: L2,
+    metrics: Metrics,
+    started: Instant,
+}
+
+fn unavailable(layer: LayerId) -> Value {
+    json!({
+        "hit": false,
+        "available": false,
+        "reason": format!("{} is not available in this build", layer.wire_name()),
+    })
+}
+
+fn nano(dollars: f64) -> u64 {
+    (dollars * 1e9).round().max(0.0) as u64
+}
+
+/// Tokens and dollars (nano) of one model call, which a later hit saves.
+/// With a usage block the real counts are priced; otherwise `tokens_used` is
+/// priced as output tokens, since a cached answer saves mostly generation.
+fn call_cost(spec: &ModelSpec, tokens_used: Option<u64>, usage: Option<&Usage>) -> (u64, u64) {
+    match usage {
+        Some(u) => {
+            let (i, o) = (u.input_tokens as u64, u.output_tokens as u64);
+            let (w, r) = (
+                u.cache_creation_input_tokens as u64,
+                u.cache_read_input_tokens as u64,
+            );
+            let dollars = ModelSpec::dollars(i, spec.input)
+                + ModelSpec::dollars(o, spec.output)
+                + ModelSpec::dollars(w, spec.cache_write_5m)
+                + ModelSpec::dollars(r, spec.cache_read);
+            (i + o + w + r, nano(dollars))
+        }
+        None => {
+            let t = tokens_used.unwrap_or(0);
+            (t, nano(ModelSpec::dollars(t, spec.output)))
+        }
+    }
+}
+
+impl CacheManager {
+    /// Opens the data directory and every layer.
+    pub fn open(settings: Settings) -> Result<CacheManager, OpenError> {
+        let storage = Arc::new(Storage::open(&settings)?);
+        let locks = Arc::new(KeyLocks::default());
+        let l2 = L2::open(storage.clone(), locks.clone(), settings.l2.clone());
+        let metrics = match storage.meta.get(COUNTERS_KEY) {
+            Ok(Some(b)) => Metrics::from_bytes(&b),
+            _ => Metrics::default(),
+        };
+        Ok(CacheManager {
+            settings,
+            storage,
+            locks,
+            l2,
+            metrics,
+            started: Instant::now(),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The layers that exist in this build, in waterfall order.
+    fn layers(&self) -> Vec<&dyn Layer> {
+        vec![&self.l2]
+    }
+
+    fn layer(&self, id: LayerId) -> Option<&dyn Layer> {
+        self.layers().into_iter().find(|l| l.id() == id)
+    }
+
+    /// The waterfall: L1 (prefix warmth), then L2, then L3; the first
+    /// response hit wins and later layers are not searched.
+    pub fn lookup(&self, req: &LookupRequest) -> Result<LookupResponse, CacheError> {
+        let start = Instant::now();
+        api::check_input(&req.input_text, self.settings.body_limit)?;
+        let namespace = api::check_name(
+            "namespace",
+            req.namespace.as_deref(),
+            scope::DEFAULT_NAMESPACE,
+        )?;
+        let task_type = api::check_name(
+            "task_type",
+            req.task_type.as_deref(),
+            scope::DEFAULT_TASK_TYPE,
+        )?;
+        api::check_threshold(req.similarity_threshold)?;
+        let scope = Scope::new(&namespace, &task_type, req.system_prompt.as_deref());
+
+        let mut resp = LookupResponse {
+            hit: false,
+            layer: None,
+            cached_response: None,
+            confidence: 0.0,
+            entry_id: None,
+            l1_result: None,
+            l2_result: None,
+            l3_result: None,
+            lookup_time_ms: 0.0,
+            tokens_saved: 0,
+            cost_saved: 0.0,
+        };
+        if req.use_l1.unwrap_or(true) {
+            resp.l1_result = Some(unavailable(LayerId::L1));
+        }
+        if req.use_l2.unwrap_or(true) {
+            self.lookup_l2(&scope, &req.input_text, &mut resp);
+        }
+        if !resp.hit && req.use_l3.unwrap_or(true) {
+            resp.l3_result = Some(unavailable(LayerId::L3));
+        }
+
+        self.metrics.total_lookups.fetch_add(1, Relaxed);
+        if resp.hit {
+            self.metrics.total_hits.fetch_add(1, Relaxed);
+            self.metrics
+                .tokens_saved
+                .fetch_add(resp.tokens_saved, Relaxed);
+            self.metrics
+                .cost_saved_nano
+                .fetch_add(nano(resp.cost_saved), Relaxed);
+        }
+        let elapsed = start.elapsed();
+        self.metrics
+            .lookup_latency
+            .record(elapsed.as_nanos() as u64);
+        resp.lookup_time_ms = elapsed.as_secs_f64() * 1e3;
+        Ok(resp)
+    }
+
+    fn lookup_l2(&self, scope: &Scope, input: &str, resp: &mut LookupResponse) {
+        let t = Instant::now();
+        let found = self.l2.lookup(scope, input);
+        let elapsed = t.elapsed();
+        let m = self.metrics.layer(LayerId::L2);
+        m.lookups.fetch_add(1, Relaxed);
+        m.latency.record(elapsed.as_nanos() as u64);
+        let ms = elapsed.as_secs_f64() * 1e3;
+        let Some(e) = found else {
+            resp.l2_result = Some(json!({"hit": false, "lookup_time_ms": ms}));
+            return;
+        };
+        m.hits.fetch_add(1, Relaxed);
+        let now = now_ms();
+        let id = scope::entry_id(e.key);
+        resp.l2_result = Some(json!({
+            "hit": true,
+            "entry_id": id,
+            "lookup_time_ms": ms,
+            "age_seconds": now.saturating_sub(e.created_ms) as f64 / 1e3,
+            "ttl_remaining_seconds": e.expires_ms.saturating_sub(now) as f64 / 1e3,
+            "access_count": e.access_count(),
+            "model_used": e.model,
+        }));
+        resp.hit = true;
+        resp.layer = Some(LayerId::L2);
+        resp.cached_response = Some(e.response.clone());
+        resp.confidence = 1.0;
+        resp.entry_id = Some(id);
+        resp.tokens_saved = e.tokens;
+        resp.cost_saved = e.cost_nano as f64 / 1e9;
+    }
+
+    /// Stores a response in every eligible layer it names, atomically.
+    pub fn store(&self, req: &StoreRequest) -> Result<api::StoreResponse, CacheError> {
+        api::check_input(&req.input_text, self.settings.body_limit)?;
+        api::check_response(&req.response_data, self.settings.body_limit)?;
+        let namespace = api::check_name(
+            "namespace",
+            req.namespace.as_deref(),
+            scope::DEFAULT_NAMESPACE,
+        )?;
+        let task_type = api::check_name(
+            "task_type",
+            req.task_type.as_deref(),
+            scope::DEFAULT_TASK_TYPE,
+        )?;
+        let ttl = api::check_ttl(req.ttl_seconds)?;
+        let tokens_used = api::check_count("tokens_used", req.tokens_used)?;
+        api::check_count("system_prompt_tokens", req.system_prompt_tokens)?;
+        if let Some(u) = &req.usage {
+            api::check_usage(u)?;
+        }
+        let (want_l2, want_l3) = (
+            req.store_in_l2.unwrap_or(true),
+            req.store_in_l3.unwrap_or(true),
+        );
+        let want_l1 = req.store_in_l1.unwrap_or(true);
+        if !want_l1 && !want_l2 && !want_l3 {
+            return Err(CacheError::invalid(
+                "nothing_to_store",
+                "store_in_l1, store_in_l2 and store_in_l3 are all false",
+            ));
+        }
+        let model = req
+            .model_used
+            .clone()
+            .unwrap_or_else(|| self.settings.default_model.clone());
+        let spec = self.settings.prices.get(&model);
+        let (tokens, cost_nano) = call_cost(spec, tokens_used, req.usage.as_ref());
+        let scope = Scope::new(&namespace, &task_type, req.system_prompt.as_deref());
+        let key = scope.entry_key(&req.input_text);
+        let response: RawJson = Arc::from(req.response_data.clone());
+
+        let mut layers_stored = Vec::new();
+        {
+            let _guard = self.locks.lock(key);
+            let now = now_ms();
+            let mut batch = sled::Batch::default();
+            let staged_l2 = want_l2.then(|| {
+                let w = L2Write {
+                    scope: &scope,
+                    input: &req.input_text,
+                    response: &response,
+                    model: &model,
+                    tokens,
+                    cost_nano,
+                    ttl_seconds: self.l2.effective_ttl(ttl),
+                };
+                self.l2.stage(&w, now, &mut batch)
+            });
+            self.storage.apply(batch)?;
+            if let Some(s) = staged_l2 {
+                self.l2.commit(s);
+                layers_stored.push(LayerId::L2);
+            }
+        }
+        for id in &layers_stored {
+            self.metrics.layer(*id).stores.fetch_add(1, Relaxed);
+        }
+        self.metrics.total_stores.fetch_add(1, Relaxed);
+        let evicted = self.l2.enforce_bounds()?;
+        self.metrics
+            .layer(LayerId::L2)
+            .evictions
+            .fetch_add(evicted, Relaxed);
+        Ok(api::StoreResponse {
+            success: true,
+            layers_stored,
+            entry_id: scope::entry_id(key),
+        })
+    }
+
+    /// Removes entries by layer / namespace / task type / entry id.
+    pub fn invalidate(&self, req: &InvalidateRequest) -> Result<Value, CacheError> {
+        let only = req.layer.as_deref().map(LayerId::parse).transpose()?;
+        let namespace = req
+            .namespace
+            .as_deref()
+            .map(|n| api::check_name("namespace", Some(n), ""))
+            .transpose()?;
+        let task_type = req
+            .task_type
+            .as_deref()
+            .map(|t| api::check_name("task_type", Some(t), ""))
+            .transpose()?;
+        let entry_key = match req.entry_id.as_deref() {
+            None => None,
+            Some(id) => Some(scope::parse_entry_id(id).ok_or_else(|| {
+                CacheError::invalid(
+                    "invalid_entry_id",
+                    format!("entry_id must be 32 hex digits, got {id:?}"),
+                )
+            })?),
+        };
+        let filter = InvalidateFilter {
+            namespace,
+            task_type,
+            entry_key,
+        };
+        let unfiltered =
+            filter.namespace.is_none() && filter.task_type.is_none() && filter.entry_key.is_none();
+        if unfiltered && only.is_none() && !req.all {
+            return Err(CacheError::invalid(
+                "missing_filter",
+                "name a layer, namespace, task_type or entry_id, or send \"all\": true to clear everything",
+            ));
+        }
+        let mut counts = serde_json::Map::new();
+        let mut total = 0;
+        for id in LayerId::ALL {
+            if only.is_some_and(|o| o != id) {
+                continue;
+            }
+            let Some(layer) = self.layer(id) else {
+                continue;
+            };
+            let n = layer.invalidate(&filter)?;
+            self.metrics.layer(id).invalidations.fetch_add(n, Relaxed);
+            counts.insert(id.wire_name().into(), n.into());
+            total += n;
+        }
+        Ok(json!({"success": true, "invalidated": counts, "total_invalidated": total}))
+    }
+
+    fn layer_json(&self, id: LayerId) -> Value {
+        let m = self.metrics.layer(id);
+        let mut v = json!({
+            "layer": id,
+            "available": self.layer(id).is_some(),
+            "lookups": m.lookups.load(Relaxed),
+            "hits": m.hits.load(Relaxed),
+            "misses": m.misses(),
+            "hit_rate": m.hit_rate(),
+            "stores": m.stores.load(Relaxed),
+            "evictions": m.evictions.load(Relaxed),
+            "expirations": m.expirations.load(Relaxed),
+            "invalidations": m.invalidations.load(Relaxed),
+            "entries": 0,
+            "bytes": 0,
+            "latency_ms": {
+                "mean": m.latency.mean_ms(),
+                "p50": m.latency.quantile_ms(0.5),
+                "p99": m.latency.quantile_ms(0.99),
+            },
+        });
+        if let Some(layer) = self.layer(id) {
+            let size = layer.size();
+            v["entries"] = size.entries.into();
+            v["bytes"] = size.bytes.into();
+            v["details"] = layer.details();
+        }
+        v
+    }
+
+    fn entries(&self, id: LayerId) -> u64 {
+        self.layer(id).map(|l| l.size().entries).unwrap_or(0)
+    }
+
+    /// `GET /metrics`.
+    pub fn metrics_json(&self) -> Value {
+        let total = self.metrics.total_lookups.load(Relaxed);
+        let hits = |id| self.metrics.layer(id).hits.load(Relaxed);
+        let lat = &self.metrics.lookup_latency;
+        let mut layers = serde_json::Map::new();
+        for id in LayerId::ALL {
+            layers.insert(id.wire_name().into(), self.layer_json(id));
+        }
+        json!({
+            "total_lookups": total,
+            "total_hits": self.metrics.total_hits.load(Relaxed),
+            "total_stores": self.metrics.total_stores.load(Relaxed),
+            "overall_hit_rate": ratio(self.metrics.total_hits.load(Relaxed), total),
+            "l1_hit_rate": ratio(hits(LayerId::L1), total),
+            "l2_hit_rate": ratio(hits(LayerId::L2), total),
+            "l3_hit_rate": ratio(hits(LayerId::L3), total),
+            "total_tokens_saved": self.metrics.tokens_saved.load(Relaxed),
+            "total_cost_saved": self.metrics.cost_saved_nano.load(Relaxed) as f64 / 1e9,
+            "l1_entries": self.entries(LayerId::L1),
+            "l2_entries": self.entries(LayerId::L2),
+            "l3_entries": self.entries(LayerId::L3),
+            "lookup_latency_ms": {
+                "mean": lat.mean_ms(),
+                "p50": lat.quantile_ms(0.5),
+                "p99": lat.quantile_ms(0.99),
+            },
+            "layers": layers,
+        })
+    }
+
+    /// `GET /health`.
+    pub fn health(&self) -> Value {
+        let mut layers = serde_json::Map::new();
+        for id in LayerId::ALL {
+            let h = match self.layer(id) {
+                Some(l) => serde_json::to_value(l.health()).unwrap_or(Value::Null),
+                None => json!({
+                    "status": "unavailable",
+                    "available": false,
+                    "detail": format!("{} is not available in this build", id.wire_name()),
+                }),
+            };
+            layers.insert(id.wire_name().into(), h);
+        }
+        let storage_ok = self.storage.meta.get("format").is_ok();
+        json!({
+            "status": if storage_ok { "healthy" } else { "degraded" },
+            "uptime_seconds": self.started.elapsed().as_secs_f64(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "layers": layers,
+            "storage": {
+                "status": if storage_ok { "healthy" } else { "unavailable" },
+                "engine": "sled",
+                "data_dir": self.storage.dir.display().to_string(),
+                "size_on_disk_bytes": self.storage.size_on_disk(),
+                "durability": format!("{:?}", self.settings.durability).to_lowercase(),
+            },
+        })
+    }
+
+    /// `GET /summary`.
+    pub fn summary(&self) -> Value {
+        let mut metrics = self.metrics_json();
+        metrics["savings"] = json!({
+            "total_tokens_saved": metrics["total_tokens_saved"],
+            "total_cost_saved_dollars": metrics["total_cost_saved"],
+        });
+        metrics["storage"] = json!({
+            "L1_entries": metrics["l1_entries"],
+            "L2_entries": metrics["l2_entries"],
+            "L3_entries": metrics["l3_entries"],
+        });
+        json!({"metrics": metrics, "health": self.health()})
+    }
+
+    /// `GET /stats/layer/{layer}`.
+    pub fn layer_stats(&self, layer: &str) -> Result<Value, CacheError> {
+        Ok(self.layer_json(LayerId::parse(layer)?))
+    }
+
+    /// Removes expired entries from every layer.
+    pub fn sweep(&self) {
+        let now = now_ms();
+        for layer in self.layers() {
+            match layer.sweep(now) {
+                Ok(n) => {
+                    self.metrics
+                        .layer(layer.id())
+                        .expirations
+                        .fetch_add(n, Relaxed);
+                }
+                Err(e) => tracing::warn!("sweeping {} failed: {e}", layer.id().wire_name()),
+            }
+        }
+    }
+
+    /// Writes lazily persisted state and the counters.
+    pub fn persist(&self) {
+        for layer in self.layers() {
+            if let Err(e) = layer.persist() {
+                tracing::warn!("persisting {} failed: {e}", layer.id().wire_name());
+            }
+        }
+        if let Err(e) = self
+            .storage
+            .meta
+            .insert(COUNTERS_KEY, self.metrics.to_bytes())
+        {
+            tracing::warn!("saving counters failed: {e}");
+        }
+    }
+
+    /// Persists everything and flushes to disk; called at shutdown.
+    pub fn shutdown(&self) -> Result<(), CacheError> {
+        self.persist();
+        self.storage.flush()
+    }
+}

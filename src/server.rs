@@ -1,0 +1,85 @@
+//! Runs the server: opens the cache, starts the background workers (flusher,
+//! sweeper), serves HTTP until SIGINT/SIGTERM, then shuts down in order:
+//! stop accepting, finish in-flight requests, persist, flush.
+
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+
+use crate::config::Settings;
+use crate::http;
+use crate::manager::CacheManager;
+
+/// A background thread that runs `tick` every `period` until stopped.
+struct Ticker {
+    stop: Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+impl Ticker {
+    fn start(name: &str, period: Duration, tick: impl Fn() + Send + 'static) -> Ticker {
+        let (stop, rx) = channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || loop {
+                match rx.recv_timeout(period) {
+                    Err(RecvTimeoutError::Timeout) => tick(),
+                    _ => return,
+                }
+            })
+            .expect("spawning a background thread");
+        Ticker { stop, handle }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.handle.join();
+    }
+}
+
+/// Serves until a shutdown signal; returns an error message on failure.
+pub fn run(settings: Settings) -> Result<(), String> {
+    let mgr = Arc::new(CacheManager::open(settings.clone()).map_err(|e| e.to_string())?);
+    let flusher = {
+        let m = mgr.clone();
+        Ticker::start(
+            "helios-flush",
+            Duration::from_millis(settings.flush_interval_ms),
+            move || m.persist(),
+        )
+    };
+    let sweeper = {
+        let m = mgr.clone();
+        Ticker::start(
+            "helios-sweep",
+            Duration::from_millis(settings.sweep_interval_ms),
+            move || m.sweep(),
+        )
+    };
+    let served = serve(mgr.clone(), &settings);
+    flusher.stop();
+    sweeper.stop();
+    let flushed = mgr.shutdown().map_err(|e| e.to_string());
+    tracing::info!("shut down cleanly");
+    served.and(flushed)
+}
+
+fn serve(mgr: Arc<CacheManager>, settings: &Settings) -> Result<(), String> {
+    let data = web::Data::from(mgr);
+    let sys = actix_web::rt::System::new();
+    sys.block_on(async move {
+        let server =
+            HttpServer::new(move || App::new().app_data(data.clone()).configure(http::configure))
+                .workers(settings.workers)
+                .shutdown_timeout(30)
+                .bind(&settings.bind)
+                .map_err(|e| format!("cannot bind {}: {e}", settings.bind))?;
+        for addr in server.addrs() {
+            tracing::info!("listening on http://{addr}");
+        }
+        server.run().await.map_err(|e| e.to_string())
+    })
+}

@@ -1,0 +1,238 @@
+//! The data directory: its lock, the sled database inside it, and the key
+//! layout every layer shares.
+//!
+//! All layers keep their records in one sled tree, `entries`, under a
+//! one-byte layer prefix. Keeping them in one tree lets a store that touches
+//! several layers be a single atomic `apply_batch`: it lands in every layer or
+//! in none. Each layer also keeps an expiry index in the same tree, ordered by
+//! expiry time, which the sweeper and capacity eviction walk from the front.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::config::{Durability, Settings};
+use crate::error::CacheError;
+
+/// Identifies the on-disk format; a directory with another value is refused.
+const FORMAT: &[u8] = b"helios-cache/1";
+
+/// Opening the data directory failed; the message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OpenError(pub String);
+
+/// The opened data directory.
+pub struct Storage {
+    pub db: sled::Db,
+    /// Records and expiry indexes of every layer (see [`keys`]).
+    pub entries: sled::Tree,
+    /// Counters and bookkeeping.
+    pub meta: sled::Tree,
+    pub dir: PathBuf,
+    durability: Durability,
+    _lock: File,
+}
+
+/// Takes the directory's lock file, or explains who holds it.
+fn lock_dir(dir: &Path) -> Result<File, OpenError> {
+    let path = dir.join("helios.lock");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| OpenError(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(OpenError(format!(
+                "data directory {} is in use by another helios-cache process (pid {}); \
+                 stop it or choose another --data-dir",
+                dir.display(),
+                holder.trim()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(OpenError(format!("cannot lock {}: {e}", path.display())))
+        }
+    }
+    file.set_len(0)
+        .and_then(|_| write!(file, "{}", std::process::id()))
+        .map_err(|e| OpenError(format!("cannot write {}: {e}", path.display())))?;
+    Ok(file)
+}
+
+impl Storage {
+    /// Creates (if needed), locks and opens the data directory.
+    pub fn open(settings: &Settings) -> Result<Storage, OpenError> {
+        let dir = settings.data_dir.clone();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| OpenError(format!("cannot create {}: {e}", dir.display())))?;
+        let lock = lock_dir(&dir)?;
+        let flush_ms = match settings.durability {
+            Durability::Interval => Some(settings.flush_interval_ms),
+            Durability::Sync => None,
+        };
+        let db = sled::Config::new()
+            .path(dir.join("sled"))
+            .cache_capacity(settings.sled_cache_bytes)
+            .flush_every_ms(flush_ms)
+            .open()
+            .map_err(|e| {
+                OpenError(format!(
+                    "cannot open the database in {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        let entries = db.open_tree("entries").map_err(open_err)?;
+        let meta = db.open_tree("meta").map_err(open_err)?;
+        check_format(&meta)?;
+        Ok(Storage {
+            db,
+            entries,
+            meta,
+            dir,
+            durability: settings.durability,
+            _lock: lock,
+        })
+    }
+
+    /// Applies `batch` atomically, flushing first in `sync` mode.
+    pub fn apply(&self, batch: sled::Batch) -> Result<(), CacheError> {
+        self.entries.apply_batch(batch)?;
+        if self.durability == Durability::Sync {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything buffered to disk.
+    pub fn flush(&self) -> Result<(), CacheError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the database takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+fn open_err(e: sled::Error) -> OpenError {
+    OpenError(format!("cannot open the database: {e}"))
+}
+
+fn check_format(meta: &sled::Tree) -> Result<(), OpenError> {
+    match meta.get("format").map_err(open_err)? {
+        Some(v) if v.as_ref() == FORMAT => Ok(()),
+        Some(v) => Err(OpenError(format!(
+            "data directory has format {:?}, this binary reads {:?}",
+            String::from_utf8_lossy(&v),
+            String::from_utf8_lossy(FORMAT)
+        ))),
+        None => {
+            meta.insert("format", FORMAT).map_err(open_err)?;
+            Ok(())
+        }
+    }
+}
+
+/// Key layout inside the `entries` tree.
+pub mod keys {
+    /// Record of entry `key` in `layer` (`b'1'`, `b'2'`, `b'3'`).
+    pub fn record(layer: u8, key: u128) -> [u8; 18] {
+        let mut k = [0u8; 18];
+        k[0] = layer;
+        k[1] = b'e';
+        k[2..].copy_from_slice(&key.to_be_bytes());
+        k
+    }
+
+    /// Prefix of every record of `layer`.
+    pub fn record_prefix(layer: u8) -> [u8; 2] {
+        [layer, b'e']
+    }
+
+    /// Expiry-index key: sorts by expiry time, then entry key.
+    pub fn expiry(layer: u8, expires_ms: u64, key: u128) -> [u8; 26] {
+        let mut k = [0u8; 26];
+        k[0] = layer;
+        k[1] = b'x';
+        k[2..10].copy_from_slice(&expires_ms.to_be_bytes());
+        k[10..].copy_from_slice(&key.to_be_bytes());
+        k
+    }
+
+    /// Prefix of the expiry index of `layer`.
+    pub fn expiry_prefix(layer: u8) -> [u8; 2] {
+        [layer, b'x']
+    }
+
+    /// Splits an expiry-index key into (expires_ms, key).
+    pub fn parse_expiry(k: &[u8]) -> Option<(u64, u128)> {
+        if k.len() != 26 {
+            return None;
+        }
+        let exp = u64::from_be_bytes(k[2..10].try_into().ok()?);
+        let key = u128::from_be_bytes(k[10..].try_into().ok()?);
+        Some((exp, key))
+    }
+
+    /// The entry key of a record key.
+    pub fn parse_record(k: &[u8]) -> Option<u128> {
+        Some(u128::from_be_bytes(k.get(2..18)?.try_into().ok()?))
+    }
+}
+
+/// Striped locks serialising writers of the same entry key, so that a
+/// read-modify-write of a record and its index entries is never interleaved
+/// with another writer of that key.
+pub struct KeyLocks {
+    stripes: Vec<Mutex<()>>,
+}
+
+impl Default for KeyLocks {
+    fn default() -> Self {
+        KeyLocks {
+            stripes: (0..256).map(|_| Mutex::new(())).collect(),
+        }
+    }
+}
+
+impl KeyLocks {
+    pub fn lock(&self, key: u128) -> MutexGuard<'_, ()> {
+        self.stripes[(key as usize) & 255].lock()
+    }
+}
+
+/// Bincode 2 configuration used for every record.
+pub fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(v, bincode::config::standard())
+        .expect("encoding a record into memory cannot fail")
+}
+
+/// Decodes a record; `None` if the bytes are not a valid record.
+pub fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Option<T> {
+    bincode::serde::decode_from_slice(b, bincode::config::standard())
+        .ok()
+        .map(|(v, _)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keys::*;
+
+    #[test]
+    fn expiry_keys_sort_by_time_and_round_trip() {
+        let a = expiry(b'2', 5, u128::MAX);
+        let b = expiry(b'2', 6, 0);
+        assert!(a < b);
+        assert_eq!(parse_expiry(&a), Some((5, u128::MAX)));
+        assert_eq!(parse_record(&record(b'2', 77)), Some(77));
+    }
+}
