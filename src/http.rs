@@ -69,13 +69,14 @@ async fn read_json<T: DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let bytes = match payload.to_bytes_limited(limit).await {
         Ok(Ok(b)) => b,
-        Ok(Err(_)) => {
+        // The outer error is the limit; the inner one a broken stream.
+        Err(_) => {
             return Err(CacheError::TooLarge(format!(
                 "request body is larger than the {limit}-byte limit"
             ))
             .into())
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             return Err(CacheError::invalid("bad_body", format!("cannot read body: {e}")).into())
         }
     };

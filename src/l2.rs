@@ -7,7 +7,7 @@
 //! removes an entry removes it from both under the entry's key lock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,15 +20,16 @@ use crate::clock::now_ms;
 use crate::config::L2Settings;
 use crate::error::CacheError;
 use crate::layer::{InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize};
+use crate::records::{self, Records};
 use crate::scope::Scope;
-use crate::storage::{decode, encode, keys, KeyLocks, Storage};
+use crate::storage::{decode, encode, KeyLocks, Storage};
 
 const PREFIX: u8 = b'2';
 
 /// A stored response, as JSON text that is sent back verbatim.
 pub type RawJson = Arc<RawValue>;
 
-/// The persisted form of an entry.
+/// The persisted form of an entry (its expiry is the record's prefix).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct L2Record {
     pub namespace: String,
@@ -41,7 +42,6 @@ pub struct L2Record {
     /// What a hit saves, in nano-dollars.
     pub cost_nano: u64,
     pub created_ms: u64,
-    pub expires_ms: u64,
     pub last_access_ms: u64,
     pub access_count: u64,
 }
@@ -67,7 +67,7 @@ pub struct L2Entry {
 }
 
 impl L2Entry {
-    fn from_record(key: u128, rec: L2Record, size: u64) -> Option<L2Entry> {
+    fn from_record(key: u128, expires_ms: u64, rec: L2Record, size: u64) -> Option<L2Entry> {
         let response: Box<RawValue> = RawValue::from_string(rec.response).ok()?;
         Some(L2Entry {
             key,
@@ -80,7 +80,7 @@ impl L2Entry {
             tokens: rec.tokens,
             cost_nano: rec.cost_nano,
             created_ms: rec.created_ms,
-            expires_ms: rec.expires_ms,
+            expires_ms,
             size,
             last_access_ms: AtomicU64::new(rec.last_access_ms),
             access_count: AtomicU64::new(rec.access_count),
@@ -98,7 +98,6 @@ impl L2Entry {
             tokens: self.tokens,
             cost_nano: self.cost_nano,
             created_ms: self.created_ms,
-            expires_ms: self.expires_ms,
             last_access_ms: self.last_access_ms.load(Relaxed),
             access_count: self.access_count.load(Relaxed),
         }
@@ -136,7 +135,7 @@ pub struct L2Write<'a> {
 /// A write added to a batch but not yet applied.
 pub struct L2Staged {
     entry: Arc<L2Entry>,
-    old_size: Option<u64>,
+    staged: records::Staged,
 }
 
 /// Per-entry expiry for the hot cache, from the entry's wall-clock expiry.
@@ -150,15 +149,11 @@ impl moka::Expiry<u128, Arc<L2Entry>> for HotExpiry {
 
 /// The exact-match layer.
 pub struct L2 {
-    storage: Arc<Storage>,
-    locks: Arc<KeyLocks>,
+    records: Records,
     hot: Cache<u128, Arc<L2Entry>>,
     settings: L2Settings,
-    entries: AtomicU64,
-    bytes: AtomicU64,
     /// Entries whose access count changed since the last `persist`.
     dirty: Mutex<HashMap<u128, Arc<L2Entry>>>,
-    evicting: AtomicBool,
 }
 
 impl L2 {
@@ -169,24 +164,11 @@ impl L2 {
             .weigher(|_, v: &Arc<L2Entry>| v.size.min(u32::MAX as u64) as u32)
             .expire_after(HotExpiry)
             .build();
-        let (mut entries, mut bytes) = (0u64, 0u64);
-        for (_, v) in storage
-            .entries
-            .scan_prefix(keys::record_prefix(PREFIX))
-            .flatten()
-        {
-            entries += 1;
-            bytes += v.len() as u64;
-        }
         L2 {
-            storage,
-            locks,
+            records: Records::open(storage, locks, PREFIX, |_, _, _| {}),
             hot,
             settings,
-            entries: AtomicU64::new(entries),
-            bytes: AtomicU64::new(bytes),
             dirty: Mutex::new(HashMap::new()),
-            evicting: AtomicBool::new(false),
         }
     }
 
@@ -214,22 +196,28 @@ impl L2 {
 
     /// Reads an entry from sled into the hot cache.
     fn load(&self, key: u128, now: u64) -> Option<Arc<L2Entry>> {
-        let _guard = self.locks.lock(key);
+        let _guard = self.records.locks().lock(key);
         if let Some(e) = self.hot.get(&key) {
             return Some(e);
         }
-        let bytes = match self.storage.entries.get(keys::record(PREFIX, key)) {
-            Ok(b) => b?,
+        let value = match self.records.get(key) {
+            Ok(v) => v?,
             Err(e) => {
                 tracing::warn!("L2 read failed, treating as a miss: {e}");
                 return None;
             }
         };
-        let rec: L2Record = decode(&bytes)?;
-        if rec.expires_ms <= now {
+        let (expires_ms, payload) = records::split(&value)?;
+        if expires_ms <= now {
             return None;
         }
-        let entry = Arc::new(L2Entry::from_record(key, rec, bytes.len() as u64)?);
+        let rec: L2Record = decode(payload)?;
+        let entry = Arc::new(L2Entry::from_record(
+            key,
+            expires_ms,
+            rec,
+            value.len() as u64,
+        )?);
         self.hot.insert(key, entry.clone());
         Some(entry)
     }
@@ -246,7 +234,12 @@ impl L2 {
 
     /// Adds the write to `batch`. The caller holds the key's lock until
     /// [`L2::commit`] has run.
-    pub fn stage(&self, w: &L2Write, now: u64, batch: &mut sled::Batch) -> L2Staged {
+    pub fn stage(
+        &self,
+        w: &L2Write,
+        now: u64,
+        batch: &mut sled::Batch,
+    ) -> Result<L2Staged, CacheError> {
         let key = w.scope.entry_key(w.input);
         let expires_ms = now.saturating_add(w.ttl_seconds.saturating_mul(1000));
         let rec = L2Record {
@@ -259,17 +252,11 @@ impl L2 {
             tokens: w.tokens,
             cost_nano: w.cost_nano,
             created_ms: now,
-            expires_ms,
             last_access_ms: now,
             access_count: 0,
         };
-        let bytes = encode(&rec);
-        let old = self.old_record(key);
-        if let Some(old) = &old {
-            batch.remove(&keys::expiry(PREFIX, old.1, key)[..]);
-        }
-        batch.insert(&keys::record(PREFIX, key)[..], bytes.as_slice());
-        batch.insert(&keys::expiry(PREFIX, expires_ms, key)[..], &[][..]);
+        let payload = encode(&rec);
+        let staged = self.records.stage(key, expires_ms, &payload, batch)?;
         let entry = Arc::new(L2Entry {
             key,
             namespace: rec.namespace,
@@ -282,103 +269,27 @@ impl L2 {
             cost_nano: rec.cost_nano,
             created_ms: now,
             expires_ms,
-            size: bytes.len() as u64,
+            size: payload.len() as u64 + 8,
             last_access_ms: AtomicU64::new(now),
             access_count: AtomicU64::new(0),
         });
-        L2Staged {
-            entry,
-            old_size: old.map(|o| o.0),
-        }
-    }
-
-    /// (size, expires_ms) of the record currently stored under `key`.
-    fn old_record(&self, key: u128) -> Option<(u64, u64)> {
-        let bytes = self.storage.entries.get(keys::record(PREFIX, key)).ok()??;
-        let rec: L2Record = decode(&bytes)?;
-        Some((bytes.len() as u64, rec.expires_ms))
+        Ok(L2Staged { entry, staged })
     }
 
     /// Makes an applied write visible in memory and in the counters.
     pub fn commit(&self, staged: L2Staged) {
-        let e = staged.entry;
-        match staged.old_size {
-            Some(old) => {
-                self.bytes
-                    .fetch_sub(old.min(self.bytes.load(Relaxed)), Relaxed);
-            }
-            None => {
-                self.entries.fetch_add(1, Relaxed);
-            }
-        }
-        self.bytes.fetch_add(e.size, Relaxed);
-        self.hot.insert(e.key, e);
+        self.records.commit(staged.staged);
+        self.hot.insert(staged.entry.key, staged.entry);
     }
 
     /// Evicts the entries closest to expiry until the layer is within its
-    /// bounds. Call without holding any key lock.
+    /// bounds; returns how many. Call without holding any key lock.
     pub fn enforce_bounds(&self) -> Result<u64, CacheError> {
-        if self.within_bounds() || self.evicting.swap(true, Relaxed) {
-            return Ok(0);
-        }
-        let result = self.evict_until_within_bounds();
-        self.evicting.store(false, Relaxed);
-        result
-    }
-
-    fn within_bounds(&self) -> bool {
-        self.entries.load(Relaxed) <= self.settings.max_entries
-            && self.bytes.load(Relaxed) <= self.settings.max_bytes
-    }
-
-    fn evict_until_within_bounds(&self) -> Result<u64, CacheError> {
-        let mut evicted = 0;
-        while !self.within_bounds() {
-            let first = self
-                .storage
-                .entries
-                .scan_prefix(keys::expiry_prefix(PREFIX))
-                .next();
-            let Some(item) = first else { break };
-            let (k, _) = item?;
-            let Some((exp, key)) = keys::parse_expiry(&k) else {
-                self.storage.entries.remove(k)?;
-                continue;
-            };
-            if self.remove_key(key, Some(exp))? {
-                evicted += 1;
-            } else {
-                // A stale index key whose record moved on: drop it.
-                self.storage.entries.remove(k)?;
-            }
-        }
-        Ok(evicted)
-    }
-
-    /// Removes entry `key` from sled and memory. With `expect_expires`, only
-    /// if its record still has that expiry (it was not re-stored meanwhile).
-    fn remove_key(&self, key: u128, expect_expires: Option<u64>) -> Result<bool, CacheError> {
-        let _guard = self.locks.lock(key);
-        let rk = keys::record(PREFIX, key);
-        let Some(bytes) = self.storage.entries.get(rk)? else {
-            return Ok(false);
-        };
-        let exp = decode::<L2Record>(&bytes).map(|r| r.expires_ms);
-        if expect_expires.is_some() && exp != expect_expires {
-            return Ok(false);
-        }
-        let mut batch = sled::Batch::default();
-        batch.remove(&rk[..]);
-        if let Some(exp) = exp {
-            batch.remove(&keys::expiry(PREFIX, exp, key)[..]);
-        }
-        self.storage.apply(batch)?;
-        self.hot.invalidate(&key);
-        self.entries
-            .fetch_sub(1.min(self.entries.load(Relaxed)), Relaxed);
-        let size = (bytes.len() as u64).min(self.bytes.load(Relaxed));
-        self.bytes.fetch_sub(size, Relaxed);
-        Ok(true)
+        self.records.evict_over(
+            self.settings.max_entries,
+            self.settings.max_bytes,
+            |key, _| self.hot.invalidate(&key),
+        )
     }
 
     /// Hot-cache statistics: (entries, bytes).
@@ -394,32 +305,25 @@ impl Layer for L2 {
     }
 
     fn invalidate(&self, filter: &InvalidateFilter) -> Result<u64, CacheError> {
-        let mut selected = Vec::new();
-        if let Some(key) = filter.entry_key {
-            selected.push(key);
-        } else {
-            for item in self
-                .storage
-                .entries
-                .scan_prefix(keys::record_prefix(PREFIX))
-            {
-                let (k, v) = item?;
-                let Some(key) = keys::parse_record(&k) else {
-                    continue;
-                };
-                let Some(rec) = decode::<L2Record>(&v) else {
-                    selected.push(key);
-                    continue;
-                };
-                if filter.matches(&rec.namespace, &rec.task_type, key) {
-                    selected.push(key);
-                }
-            }
-        }
+        let selected: Vec<u128> = match filter.entry_key {
+            Some(key) => vec![key],
+            None => self
+                .records
+                .scan()
+                .filter(|(key, _, v)| match decode::<L2Record>(&v[8..]) {
+                    Some(rec) => filter.matches(&rec.namespace, &rec.task_type, *key),
+                    None => true,
+                })
+                .map(|(key, _, _)| key)
+                .collect(),
+        };
         let mut removed = 0;
         for key in selected {
             // Same key means same scope, so the filter still holds.
-            if self.remove_key(key, None)? {
+            if self
+                .records
+                .remove(key, None, |_| self.hot.invalidate(&key))?
+            {
                 removed += 1;
             }
         }
@@ -427,34 +331,11 @@ impl Layer for L2 {
     }
 
     fn sweep(&self, now: u64) -> Result<u64, CacheError> {
-        let start = keys::expiry(PREFIX, 0, 0);
-        let end = keys::expiry(PREFIX, now, 0);
-        let due: Vec<(u64, u128)> = self
-            .storage
-            .entries
-            .range(start..end)
-            .keys()
-            .take(10_000)
-            .filter_map(|k| keys::parse_expiry(&k.ok()?))
-            .collect();
-        let mut removed = 0;
-        for (exp, key) in due {
-            if self.remove_key(key, Some(exp))? {
-                removed += 1;
-            } else {
-                self.storage
-                    .entries
-                    .remove(keys::expiry(PREFIX, exp, key))?;
-            }
-        }
-        Ok(removed)
+        self.records.sweep(now, |key, _| self.hot.invalidate(&key))
     }
 
     fn size(&self) -> LayerSize {
-        LayerSize {
-            entries: self.entries.load(Relaxed),
-            bytes: self.bytes.load(Relaxed),
-        }
+        self.records.size()
     }
 
     fn health(&self) -> LayerHealth {
@@ -481,21 +362,17 @@ impl Layer for L2 {
     fn persist(&self) -> Result<(), CacheError> {
         let dirty = std::mem::take(&mut *self.dirty.lock());
         for entry in dirty.into_values() {
-            let _guard = self.locks.lock(entry.key);
-            let rk = keys::record(PREFIX, entry.key);
-            let Some(bytes) = self.storage.entries.get(rk)? else {
+            let _guard = self.records.locks().lock(entry.key);
+            let Some(value) = self.records.get(entry.key)? else {
                 continue;
             };
-            match decode::<L2Record>(&bytes) {
-                // Only the version this entry came from; a re-store wins.
-                Some(rec) if rec.created_ms == entry.created_ms => {
-                    let new = encode(&entry.to_record());
-                    self.bytes.fetch_add(new.len() as u64, Relaxed);
-                    self.bytes
-                        .fetch_sub((bytes.len() as u64).min(self.bytes.load(Relaxed)), Relaxed);
-                    self.storage.entries.insert(rk, new)?;
-                }
-                _ => {}
+            let Some((exp, payload)) = records::split(&value) else {
+                continue;
+            };
+            // Only the version this entry came from; a re-store wins.
+            if decode::<L2Record>(payload).is_some_and(|r| r.created_ms == entry.created_ms) {
+                self.records
+                    .rewrite(entry.key, exp, &encode(&entry.to_record()))?;
             }
         }
         Ok(())

@@ -14,6 +14,7 @@ pub mod layer;
 pub mod manager;
 pub mod metrics;
 pub mod pricing;
+pub mod records;
 pub mod scope;
 pub mod server;
 pub mod storage;

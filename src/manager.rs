@@ -257,6 +257,7 @@ impl CacheManager {
                 };
                 self.l2.stage(&w, now, &mut batch)
             });
+            let staged_l2 = staged_l2.transpose()?;
             self.storage.apply(batch)?;
             if let Some(s) = staged_l2 {
                 self.l2.commit(s);
