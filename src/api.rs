@@ -96,6 +96,9 @@ pub struct StoreResponse {
     pub success: bool,
     pub layers_stored: Vec<LayerId>,
     pub entry_id: String,
+    /// Layers asked for but not written, with the reason.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub skipped: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Validated scope fields, shared by lookup and store.

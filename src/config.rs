@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
+use crate::l3::Guard;
 use crate::pricing::{ModelSpec, PriceTable};
 
 /// How hard a store is pushed to disk before it is acknowledged.
@@ -90,9 +91,69 @@ pub struct Options {
     #[arg(long, env = "HELIOS_L2_HOT_MB")]
     pub l2_hot_mb: Option<u64>,
 
+    /// How long an L1 prefix stays warm after its last use (Anthropic's
+    /// default 5-minute cache), in seconds. [default: 300]
+    #[arg(long, env = "HELIOS_L1_TTL_SECONDS")]
+    pub l1_ttl_seconds: Option<u64>,
+
+    /// How long an L1 prefix stored with `cache_ttl: "1h"` stays warm, in seconds. [default: 3600]
+    #[arg(long, env = "HELIOS_L1_TTL_1H_SECONDS")]
+    pub l1_ttl_1h_seconds: Option<u64>,
+
+    /// Maximum number of warm L1 prefixes tracked. [default: 100000]
+    #[arg(long, env = "HELIOS_L1_MAX_ENTRIES")]
+    pub l1_max_entries: Option<u64>,
+
+    /// Maximum total size of L1 records in bytes (as stored). [default: 67108864]
+    #[arg(long, env = "HELIOS_L1_MAX_BYTES")]
+    pub l1_max_bytes: Option<u64>,
+
     /// Log format. Filter with RUST_LOG (e.g. `RUST_LOG=helios_cache=debug`). [default: text]
     #[arg(long, env = "HELIOS_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+
+    /// Default time-to-live of an L3 entry, in seconds. [default: 86400]
+    #[arg(long, env = "HELIOS_L3_TTL_SECONDS")]
+    pub l3_ttl_seconds: Option<u64>,
+
+    /// Largest per-entry `ttl_seconds` accepted for L3; larger values are capped. [default: 2592000]
+    #[arg(long, env = "HELIOS_L3_MAX_TTL_SECONDS")]
+    pub l3_max_ttl_seconds: Option<u64>,
+
+    /// Maximum number of L3 entries; beyond it the entries closest to expiry are evicted. [default: 1000000]
+    #[arg(long, env = "HELIOS_L3_MAX_ENTRIES")]
+    pub l3_max_entries: Option<u64>,
+
+    /// Maximum total size of L3 entries in bytes (as stored, vectors included). [default: 4294967296]
+    #[arg(long, env = "HELIOS_L3_MAX_BYTES")]
+    pub l3_max_bytes: Option<u64>,
+
+    /// Cosine similarity an L3 match needs (0-1). [default: measured per embedder; 0.90 otherwise]
+    #[arg(long, env = "HELIOS_L3_THRESHOLD")]
+    pub l3_threshold: Option<f64>,
+
+    /// False-hit guard checks: `all`, `off`, or a list of numbers,negation,antonyms,entities. [default: all]
+    #[arg(long, env = "HELIOS_L3_GUARD")]
+    pub l3_guard: Option<String>,
+
+    /// Embedding model: a model2vec directory (config.json, model.safetensors,
+    /// tokenizer.json) or a Hugging Face model id (downloaded once into the
+    /// data directory, where the network allows). [default: the bundled model]
+    #[arg(long, env = "HELIOS_EMBEDDING_MODEL")]
+    pub embedding_model: Option<String>,
+
+    /// Base URL of an OpenAI-compatible embeddings API (e.g.
+    /// http://localhost:11434/v1); the key is read from HELIOS_EMBEDDING_API_KEY.
+    #[arg(long, env = "HELIOS_EMBEDDING_URL")]
+    pub embedding_url: Option<String>,
+
+    /// Model name sent to --embedding-url. [default: text-embedding-3-small]
+    #[arg(long, env = "HELIOS_EMBEDDING_API_MODEL")]
+    pub embedding_api_model: Option<String>,
+
+    /// Timeout of one call to --embedding-url, in milliseconds. [default: 5000]
+    #[arg(long, env = "HELIOS_EMBEDDING_TIMEOUT_MS")]
+    pub embedding_timeout_ms: Option<u64>,
 
     /// Model assumed when a request names none. [default: claude-sonnet-4-5]
     #[arg(long, env = "HELIOS_DEFAULT_MODEL")]
@@ -114,10 +175,44 @@ pub struct Settings {
     pub flush_interval_ms: u64,
     pub sweep_interval_ms: u64,
     pub sled_cache_bytes: u64,
+    pub l1: L1Settings,
     pub l2: L2Settings,
     pub log_format: LogFormat,
     pub default_model: String,
     pub prices: PriceTable,
+    pub l3: L3Options,
+    pub embedding: EmbeddingOptions,
+}
+
+/// L3 limits; the threshold is settled once the embedder is known.
+#[derive(Debug, Clone)]
+pub struct L3Options {
+    pub ttl_seconds: u64,
+    pub max_ttl_seconds: u64,
+    pub max_entries: u64,
+    pub max_bytes: u64,
+    pub threshold: Option<f64>,
+    pub guard: Guard,
+}
+
+/// Which embedder L3 uses.
+#[derive(Debug, Clone)]
+pub struct EmbeddingOptions {
+    pub model: Option<String>,
+    pub url: Option<String>,
+    pub api_model: String,
+    pub timeout_ms: u64,
+}
+
+/// L1 TTLs and limits.
+#[derive(Debug, Clone)]
+pub struct L1Settings {
+    /// Warmth after a use with the default (5-minute) TTL.
+    pub ttl_seconds: u64,
+    /// Warmth after a use with `cache_ttl: "1h"`.
+    pub ttl_1h_seconds: u64,
+    pub max_entries: u64,
+    pub max_bytes: u64,
 }
 
 /// L2 limits.
@@ -162,8 +257,22 @@ impl Options {
             l2_max_entries,
             l2_max_bytes,
             l2_hot_mb,
+            l1_ttl_seconds,
+            l1_ttl_1h_seconds,
+            l1_max_entries,
+            l1_max_bytes,
             log_format,
             default_model,
+            l3_ttl_seconds,
+            l3_max_ttl_seconds,
+            l3_max_entries,
+            l3_max_bytes,
+            l3_threshold,
+            l3_guard,
+            embedding_model,
+            embedding_url,
+            embedding_api_model,
+            embedding_timeout_ms,
             models
         )
     }
@@ -182,7 +291,32 @@ impl Options {
             max_bytes: self.l2_max_bytes.unwrap_or(2 << 30),
             hot_bytes: self.l2_hot_mb.unwrap_or(256) << 20,
         };
+        let l1 = L1Settings {
+            ttl_seconds: self.l1_ttl_seconds.unwrap_or(300),
+            ttl_1h_seconds: self.l1_ttl_1h_seconds.unwrap_or(3600),
+            max_entries: self.l1_max_entries.unwrap_or(100_000),
+            max_bytes: self.l1_max_bytes.unwrap_or(64 << 20),
+        };
+        let l3 = L3Options {
+            ttl_seconds: self.l3_ttl_seconds.unwrap_or(86_400),
+            max_ttl_seconds: self.l3_max_ttl_seconds.unwrap_or(30 * 86_400),
+            max_entries: self.l3_max_entries.unwrap_or(1_000_000),
+            max_bytes: self.l3_max_bytes.unwrap_or(4 << 30),
+            threshold: self.l3_threshold,
+            guard: Guard::parse(self.l3_guard.as_deref().unwrap_or("all")).map_err(ConfigError)?,
+        };
+        let embedding = EmbeddingOptions {
+            model: self.embedding_model,
+            url: self.embedding_url,
+            api_model: self
+                .embedding_api_model
+                .unwrap_or_else(|| "text-embedding-3-small".into()),
+            timeout_ms: self.embedding_timeout_ms.unwrap_or(5000),
+        };
         let settings = Settings {
+            l3,
+            embedding,
+            l1,
             bind: self.bind.unwrap_or_else(|| "127.0.0.1:8002".into()),
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("data")),
             workers,
@@ -218,6 +352,24 @@ impl Settings {
         }
         if self.l2.ttl_seconds == 0 || self.l2.ttl_seconds > self.l2.max_ttl_seconds {
             return bad("l2_ttl_seconds must be positive and at most l2_max_ttl_seconds");
+        }
+        if self.l1.ttl_seconds == 0 || self.l1.ttl_1h_seconds < self.l1.ttl_seconds {
+            return bad("l1_ttl_seconds must be positive and at most l1_ttl_1h_seconds");
+        }
+        if self.l1.max_entries == 0 || self.l1.max_bytes == 0 {
+            return bad("l1_max_entries and l1_max_bytes must be positive");
+        }
+        if self.l3.ttl_seconds == 0 || self.l3.ttl_seconds > self.l3.max_ttl_seconds {
+            return bad("l3_ttl_seconds must be positive and at most l3_max_ttl_seconds");
+        }
+        if self.l3.max_entries == 0 || self.l3.max_bytes == 0 {
+            return bad("l3_max_entries and l3_max_bytes must be positive");
+        }
+        if self.l3.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+            return bad("l3_threshold must be between 0 and 1");
+        }
+        if self.embedding.timeout_ms == 0 {
+            return bad("embedding_timeout_ms must be positive");
         }
         if self.l2.max_entries == 0 || self.l2.max_bytes == 0 {
             return bad("l2_max_entries and l2_max_bytes must be positive");

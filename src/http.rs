@@ -25,6 +25,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/helios/cache/health"),
     ("GET", "/api/v1/helios/cache/summary"),
     ("GET", "/api/v1/helios/cache/stats/layer/{layer}"),
+    ("POST", "/api/v1/helios/cache/l1/prepare"),
 ];
 
 /// A [`CacheError`] on its way out as a JSON response.
@@ -157,6 +158,21 @@ async fn layer_stats(mgr: Mgr, layer: web::Path<String>) -> Result<HttpResponse,
     Ok(HttpResponse::Ok().json(mgr.layer_stats(&layer)?))
 }
 
+/// `POST /l1/prepare`: the body is exactly the Messages API fields; what was
+/// decided goes in `X-Helios-L1-*` headers.
+async fn l1_prepare(mgr: Mgr, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    let req: crate::prepare::PrepareRequest = read_json(body, mgr.settings().body_limit).await?;
+    let s = mgr.settings();
+    let p = crate::prepare::prepare(req, &s.prices, &s.default_model)?;
+    let places: Vec<&str> = p.breakpoints.iter().map(|b| b.as_str()).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Helios-L1-Breakpoints", places.join(",")))
+        .insert_header(("X-Helios-L1-Model", p.model.clone()))
+        .insert_header(("X-Helios-L1-Prefix-Tokens", p.prefix_tokens.to_string()))
+        .insert_header(("X-Helios-L1-Min-Tokens", p.min_cache_tokens.to_string()))
+        .json(p.body))
+}
+
 async fn not_found(req: HttpRequest) -> HttpResponse {
     error_body(
         StatusCode::NOT_FOUND,
@@ -190,7 +206,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/invalidate").route(web::post().to(invalidate)))
             .service(resource("/health").route(web::get().to(health)))
             .service(resource("/summary").route(web::get().to(summary)))
-            .service(resource("/stats/layer/{layer}").route(web::get().to(layer_stats))),
+            .service(resource("/stats/layer/{layer}").route(web::get().to(layer_stats)))
+            .service(resource("/l1/prepare").route(web::post().to(l1_prepare))),
     )
     .default_service(web::to(not_found));
 }

@@ -15,7 +15,9 @@ use crate::api::{self, InvalidateRequest, LookupRequest, LookupResponse, StoreRe
 use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::error::CacheError;
+use crate::l1::{self, L1};
 use crate::l2::{L2Write, RawJson, L2};
+use crate::l3::{L3Outcome, L3Settings, L3Write, L3};
 use crate::layer::{InvalidateFilter, Layer, LayerId};
 use crate::metrics::{ratio, Metrics};
 use crate::pricing::ModelSpec;
@@ -29,17 +31,11 @@ pub struct CacheManager {
     settings: Settings,
     storage: Arc<Storage>,
     locks: Arc<KeyLocks>,
+    l1: L1,
     l2: L2,
+    l3: L3,
     metrics: Metrics,
     started: Instant,
-}
-
-fn unavailable(layer: LayerId) -> Value {
-    json!({
-        "hit": false,
-        "available": false,
-        "reason": format!("{} is not available in this build", layer.wire_name()),
-    })
 }
 
 fn nano(dollars: f64) -> u64 {
@@ -75,7 +71,27 @@ impl CacheManager {
     pub fn open(settings: Settings) -> Result<CacheManager, OpenError> {
         let storage = Arc::new(Storage::open(&settings)?);
         let locks = Arc::new(KeyLocks::default());
+        let l1 = L1::open(
+            storage.clone(),
+            settings.l1.clone(),
+            settings.prices.clone(),
+        );
         let l2 = L2::open(storage.clone(), locks.clone(), settings.l2.clone());
+        let embedder = crate::embed::from_options(&settings.embedding, &settings.data_dir)
+            .map_err(|e| OpenError(format!("embedding model: {e}")))?;
+        let l3_settings = L3Settings {
+            ttl_seconds: settings.l3.ttl_seconds,
+            max_ttl_seconds: settings.l3.max_ttl_seconds,
+            max_entries: settings.l3.max_entries,
+            max_bytes: settings.l3.max_bytes,
+            threshold: settings
+                .l3
+                .threshold
+                .or(embedder.default_threshold())
+                .unwrap_or(0.90),
+            guard: settings.l3.guard,
+        };
+        let l3 = L3::open(storage.clone(), locks.clone(), l3_settings, embedder);
         let metrics = match storage.meta.get(COUNTERS_KEY) {
             Ok(Some(b)) => Metrics::from_bytes(&b),
             _ => Metrics::default(),
@@ -84,7 +100,9 @@ impl CacheManager {
             settings,
             storage,
             locks,
+            l1,
             l2,
+            l3,
             metrics,
             started: Instant::now(),
         })
@@ -100,7 +118,7 @@ impl CacheManager {
 
     /// The layers that exist in this build, in waterfall order.
     fn layers(&self) -> Vec<&dyn Layer> {
-        vec![&self.l2]
+        vec![&self.l1, &self.l2, &self.l3]
     }
 
     fn layer(&self, id: LayerId) -> Option<&dyn Layer> {
@@ -139,13 +157,19 @@ impl CacheManager {
             cost_saved: 0.0,
         };
         if req.use_l1.unwrap_or(true) {
-            resp.l1_result = Some(unavailable(LayerId::L1));
+            resp.l1_result = Some(self.l1.lookup_json(
+                &self.metrics,
+                &namespace,
+                req.model.as_deref(),
+                req.system_prompt.as_deref(),
+                &self.settings.default_model,
+            )?);
         }
         if req.use_l2.unwrap_or(true) {
             self.lookup_l2(&scope, &req.input_text, &mut resp);
         }
         if !resp.hit && req.use_l3.unwrap_or(true) {
-            resp.l3_result = Some(unavailable(LayerId::L3));
+            self.lookup_l3(&scope, req, &mut resp)?;
         }
 
         self.metrics.total_lookups.fetch_add(1, Relaxed);
@@ -199,6 +223,68 @@ impl CacheManager {
         resp.cost_saved = e.cost_nano as f64 / 1e9;
     }
 
+    fn lookup_l3(
+        &self,
+        scope: &Scope,
+        req: &LookupRequest,
+        resp: &mut LookupResponse,
+    ) -> Result<(), CacheError> {
+        let t = Instant::now();
+        let threshold = req
+            .similarity_threshold
+            .unwrap_or(self.l3.default_threshold());
+        let m = self.metrics.layer(LayerId::L3);
+        let vector = match self.l3.embed(&req.input_text) {
+            Ok(v) => v,
+            Err(e) => {
+                // No vector, no L3 answer; the lookup itself still succeeds.
+                resp.l3_result = Some(json!({"hit": false, "skipped": e.to_string()}));
+                return Ok(());
+            }
+        };
+        let outcome = self.l3.lookup(scope, &req.input_text, &vector, threshold)?;
+        let elapsed = t.elapsed();
+        m.lookups.fetch_add(1, Relaxed);
+        m.latency.record(elapsed.as_nanos() as u64);
+        let ms = elapsed.as_secs_f64() * 1e3;
+        let hit = match outcome {
+            L3Outcome::Miss { best, vetoed } => {
+                resp.l3_result = Some(json!({
+                    "hit": false,
+                    "lookup_time_ms": ms,
+                    "threshold": threshold,
+                    "best_similarity": best,
+                    "guard_veto": vetoed,
+                }));
+                return Ok(());
+            }
+            L3Outcome::Hit(hit) => hit,
+        };
+        m.hits.fetch_add(1, Relaxed);
+        m.similarity_sum_micro
+            .fetch_add((hit.similarity * 1e6) as u64, Relaxed);
+        let now = now_ms();
+        let id = scope::entry_id(hit.key);
+        resp.l3_result = Some(json!({
+            "hit": true,
+            "entry_id": id,
+            "similarity": hit.similarity,
+            "threshold": threshold,
+            "lookup_time_ms": ms,
+            "age_seconds": now.saturating_sub(hit.created_ms) as f64 / 1e3,
+            "ttl_remaining_seconds": hit.expires_ms.saturating_sub(now) as f64 / 1e3,
+            "model_used": hit.model,
+        }));
+        resp.hit = true;
+        resp.layer = Some(LayerId::L3);
+        resp.cached_response = Some(hit.response);
+        resp.confidence = hit.similarity;
+        resp.entry_id = Some(id);
+        resp.tokens_saved = hit.tokens;
+        resp.cost_saved = hit.cost_nano as f64 / 1e9;
+        Ok(())
+    }
+
     /// Stores a response in every eligible layer it names, atomically.
     pub fn store(&self, req: &StoreRequest) -> Result<api::StoreResponse, CacheError> {
         api::check_input(&req.input_text, self.settings.body_limit)?;
@@ -215,7 +301,7 @@ impl CacheManager {
         )?;
         let ttl = api::check_ttl(req.ttl_seconds)?;
         let tokens_used = api::check_count("tokens_used", req.tokens_used)?;
-        api::check_count("system_prompt_tokens", req.system_prompt_tokens)?;
+        let prompt_tokens = api::check_count("system_prompt_tokens", req.system_prompt_tokens)?;
         if let Some(u) = &req.usage {
             api::check_usage(u)?;
         }
@@ -234,17 +320,39 @@ impl CacheManager {
             .model_used
             .clone()
             .unwrap_or_else(|| self.settings.default_model.clone());
+        let l1_plan = self.l1.plan(
+            want_l1,
+            &namespace,
+            &model,
+            req.system_prompt.as_deref(),
+            req.cache_ttl.as_deref(),
+            prompt_tokens,
+            req.usage.as_ref(),
+        )?;
         let spec = self.settings.prices.get(&model);
         let (tokens, cost_nano) = call_cost(spec, tokens_used, req.usage.as_ref());
         let scope = Scope::new(&namespace, &task_type, req.system_prompt.as_deref());
         let key = scope.entry_key(&req.input_text);
         let response: RawJson = Arc::from(req.response_data.clone());
 
+        let mut skipped = serde_json::Map::new();
+        // Embedding may be slow (a remote API): done before any lock.
+        let l3_vector = match want_l3.then(|| self.l3.embed(&req.input_text)) {
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                skipped.insert(LayerId::L3.wire_name().into(), e.to_string().into());
+                None
+            }
+            None => None,
+        };
         let mut layers_stored = Vec::new();
         {
             let _guard = self.locks.lock(key);
+            // L1's own stripes, always taken after the entry lock.
+            let _l1_guard = l1_plan.as_ref().map(|p| self.l1.lock(p));
             let now = now_ms();
             let mut batch = sled::Batch::default();
+            let staged_l1 = l1_plan.as_ref().map(|p| self.l1.stage(p, now, &mut batch));
             let staged_l2 = want_l2.then(|| {
                 let w = L2Write {
                     scope: &scope,
@@ -258,25 +366,60 @@ impl CacheManager {
                 self.l2.stage(&w, now, &mut batch)
             });
             let staged_l2 = staged_l2.transpose()?;
+            let staged_l3 = l3_vector
+                .map(|vector| {
+                    let w = L3Write {
+                        scope: &scope,
+                        input: &req.input_text,
+                        response: &response,
+                        model: &model,
+                        tokens,
+                        cost_nano,
+                        ttl_seconds: self.l3.effective_ttl(ttl),
+                        vector,
+                    };
+                    self.l3.stage(w, now, &mut batch)
+                })
+                .transpose()?;
             self.storage.apply(batch)?;
+            if let Some(s) = staged_l1 {
+                if self.l1.commit(s, &self.metrics) {
+                    layers_stored.push(LayerId::L1);
+                }
+            }
             if let Some(s) = staged_l2 {
                 self.l2.commit(s);
                 layers_stored.push(LayerId::L2);
+            }
+            if let Some(s) = staged_l3 {
+                self.l3.commit(s);
+                layers_stored.push(LayerId::L3);
             }
         }
         for id in &layers_stored {
             self.metrics.layer(*id).stores.fetch_add(1, Relaxed);
         }
         self.metrics.total_stores.fetch_add(1, Relaxed);
+        let evicted = self.l1.enforce_bounds()?;
+        self.metrics
+            .layer(LayerId::L1)
+            .evictions
+            .fetch_add(evicted, Relaxed);
         let evicted = self.l2.enforce_bounds()?;
         self.metrics
             .layer(LayerId::L2)
+            .evictions
+            .fetch_add(evicted, Relaxed);
+        let evicted = self.l3.enforce_bounds()?;
+        self.metrics
+            .layer(LayerId::L3)
             .evictions
             .fetch_add(evicted, Relaxed);
         Ok(api::StoreResponse {
             success: true,
             layers_stored,
             entry_id: scope::entry_id(key),
+            skipped,
         })
     }
 
@@ -359,6 +502,11 @@ impl CacheManager {
             v["bytes"] = size.bytes.into();
             v["details"] = layer.details();
         }
+        if id == LayerId::L1 {
+            v["l1_prediction_accuracy"] = l1::prediction_accuracy(&self.metrics).into();
+            v["l1_predictions"] = self.metrics.l1_predictions.load(Relaxed).into();
+            v["l1_predictions_correct"] = self.metrics.l1_predictions_correct.load(Relaxed).into();
+        }
         v
     }
 
@@ -375,7 +523,7 @@ impl CacheManager {
         for id in LayerId::ALL {
             layers.insert(id.wire_name().into(), self.layer_json(id));
         }
-        json!({
+        let mut out = json!({
             "total_lookups": total,
             "total_hits": self.metrics.total_hits.load(Relaxed),
             "total_stores": self.metrics.total_stores.load(Relaxed),
@@ -394,7 +542,12 @@ impl CacheManager {
                 "p99": lat.quantile_ms(0.99),
             },
             "layers": layers,
-        })
+        });
+        out["l1_prediction_accuracy"] = l1::prediction_accuracy(&self.metrics).into();
+        if let (Value::Object(dst), Value::Object(src)) = (&mut out, self.l1.savings_json()) {
+            dst.extend(src);
+        }
+        out
     }
 
     /// `GET /health`.
@@ -433,6 +586,9 @@ impl CacheManager {
         metrics["savings"] = json!({
             "total_tokens_saved": metrics["total_tokens_saved"],
             "total_cost_saved_dollars": metrics["total_cost_saved"],
+            "l1_cost_saved_dollars": metrics["l1_cost_saved"],
+            "l1_cache_write_cost_dollars": metrics["l1_cache_write_cost"],
+            "l1_net_saved_dollars": metrics["l1_net_saved"],
         });
         metrics["storage"] = json!({
             "L1_entries": metrics["l1_entries"],
@@ -481,6 +637,9 @@ impl CacheManager {
 
     /// Persists everything and flushes to disk; called at shutdown.
     pub fn shutdown(&self) -> Result<(), CacheError> {
+        if let Err(e) = self.l3.save_index() {
+            tracing::warn!("saving the L3 index failed (it will be rebuilt at start): {e}");
+        }
         self.persist();
         self.storage.flush()
     }

@@ -1,0 +1,101 @@
+//! Embedders: text → unit vector, behind one trait.
+//!
+//! Every vector records the embedder that made it ([`Embedder::id`]: name and
+//! dimensions); vectors of different embedders are never compared. An
+//! embedder that cannot represent an input says so with
+//! [`EmbedError::Unrepresentable`], and L3 then serves no hit for it.
+
+mod openai;
+mod static_model;
+
+pub use openai::OpenAiEmbedder;
+pub use static_model::StaticEmbedder;
+
+/// Why a text has no embedding.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// The model cannot represent this text (e.g. a script outside its
+    /// vocabulary); a vector would be meaningless.
+    #[error("the embedder cannot represent this input: {0}")]
+    Unrepresentable(String),
+    /// The embedder failed (provider error, timeout, bad answer).
+    #[error("embedding failed: {0}")]
+    Failed(String),
+}
+
+/// Turns text into a unit-length vector.
+pub trait Embedder: Send + Sync {
+    /// Identity of the vector space: `name/dims`. Stored with every vector.
+    fn id(&self) -> &str;
+    fn dims(&self) -> usize;
+    /// A unit-length vector of `dims()` numbers.
+    fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError>;
+    /// The cosine threshold measured for this embedder, if any.
+    fn default_threshold(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// Scales `v` to unit length; `false` if it is all zeros or not finite.
+pub fn normalize(v: &mut [f32]) -> bool {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if !norm.is_finite() || norm == 0.0 {
+        return false;
+    }
+    v.iter_mut().for_each(|x| *x /= norm);
+    true
+}
+
+/// Dot product; the cosine similarity of two unit vectors.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_refuses_zero_vectors() {
+        let mut z = vec![0.0; 3];
+        assert!(!normalize(&mut z));
+        let mut v = vec![3.0, 4.0];
+        assert!(normalize(&mut v));
+        assert!((dot(&v, &v) - 1.0).abs() < 1e-6);
+    }
+}
+
+/// Builds the embedder the configuration names: an OpenAI-compatible URL, a
+/// model2vec directory or Hugging Face id, or the bundled model.
+pub fn from_options(
+    opts: &crate::config::EmbeddingOptions,
+    data_dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn Embedder>, String> {
+    use std::sync::Arc;
+    if let Some(url) = &opts.url {
+        let key = std::env::var("HELIOS_EMBEDDING_API_KEY").ok();
+        let timeout = std::time::Duration::from_millis(opts.timeout_ms);
+        return Ok(Arc::new(OpenAiEmbedder::connect(
+            url,
+            &opts.api_model,
+            key,
+            timeout,
+        )?));
+    }
+    let Some(model) = &opts.model else {
+        return Ok(Arc::new(StaticEmbedder::bundled()?));
+    };
+    let path = std::path::Path::new(model);
+    if path.is_dir() {
+        return Ok(Arc::new(StaticEmbedder::from_dir(path)?));
+    }
+    if model.split('/').count() == 2 && !model.starts_with('.') && !path.exists() {
+        let dir = hub::fetch(model, data_dir)?;
+        return Ok(Arc::new(StaticEmbedder::from_dir(&dir)?));
+    }
+    Err(format!(
+        "--embedding-model {model:?} is neither a model2vec directory nor a Hugging Face model id"
+    ))
+}
+
+mod hub;

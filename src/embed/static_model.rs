@@ -1,0 +1,287 @@
+//! Static (model2vec-format) embedders: one vector per vocabulary token, the
+//! embedding of a text is the mean of its tokens' vectors, normalised.
+//!
+//! The bundled default is compiled into the binary, so it needs no file and
+//! no network. Any model2vec directory (`config.json`, `model.safetensors`,
+//! `tokenizer.json`) loads the same way.
+
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+use tokenizers::Tokenizer;
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::{normalize, EmbedError, Embedder};
+
+const BUNDLED_TOKENIZER: &[u8] =
+    include_bytes!("../../assets/embedder/minilm-l6-static/tokenizer.json");
+const BUNDLED_MODEL: &[u8] =
+    include_bytes!("../../assets/embedder/minilm-l6-static/model.safetensors");
+
+/// Cosine threshold measured for the bundled model (see README, L3 accuracy).
+pub const BUNDLED_THRESHOLD: f64 = 0.90;
+
+/// A static embedding model.
+pub struct StaticEmbedder {
+    id: String,
+    tokenizer: Tokenizer,
+    /// `vocab × dims` row-major.
+    table: Vec<f32>,
+    dims: usize,
+    unk_id: Option<u32>,
+    /// Optional token id → table row (vocabulary-quantised models).
+    mapping: Option<Vec<u32>>,
+    /// Optional per-token weight.
+    weights: Option<Vec<f32>>,
+    threshold: Option<f64>,
+}
+
+fn f16_to_f32(bits: u16) -> f32 {
+    let sign = ((bits >> 15) as u32) << 31;
+    let exp = ((bits >> 10) & 0x1f) as u32;
+    let frac = (bits & 0x3ff) as u32;
+    let out = match (exp, frac) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal: renormalise.
+            let shift = frac.leading_zeros() - 21;
+            let frac = (frac << shift) & 0x3ff;
+            sign | ((127 - 15 + 1 - shift) << 23) | (frac << 13)
+        }
+        (0x1f, _) => sign | 0x7f80_0000 | (frac << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
+    };
+    f32::from_bits(out)
+}
+
+/// Reads any numeric tensor as f32 values.
+fn to_f32(dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, String> {
+    let chunks = |n: usize| data.chunks_exact(n);
+    Ok(match dtype {
+        Dtype::F32 => chunks(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F16 => chunks(2)
+            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        Dtype::BF16 => chunks(2)
+            .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+            .collect(),
+        Dtype::I8 => data.iter().map(|b| *b as i8 as f32).collect(),
+        Dtype::F64 => chunks(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
+            .collect(),
+        other => return Err(format!("unsupported tensor type {other:?}")),
+    })
+}
+
+fn to_u32(dtype: Dtype, data: &[u8]) -> Result<Vec<u32>, String> {
+    let chunks = |n: usize| data.chunks_exact(n);
+    Ok(match dtype {
+        Dtype::I64 | Dtype::U64 => chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as u32)
+            .collect(),
+        Dtype::I32 | Dtype::U32 => chunks(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        other => return Err(format!("unsupported mapping type {other:?}")),
+    })
+}
+
+impl StaticEmbedder {
+    /// The model compiled into the binary.
+    pub fn bundled() -> Result<StaticEmbedder, String> {
+        let mut e =
+            StaticEmbedder::from_bytes("minilm-l6-static", BUNDLED_TOKENIZER, BUNDLED_MODEL)?;
+        e.threshold = Some(BUNDLED_THRESHOLD);
+        Ok(e)
+    }
+
+    /// Loads a model2vec directory.
+    pub fn from_dir(dir: &Path) -> Result<StaticEmbedder, String> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name))
+                .map_err(|e| format!("cannot read {}: {e}", dir.join(name).display()))
+        };
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        StaticEmbedder::from_bytes(&name, &read("tokenizer.json")?, &read("model.safetensors")?)
+    }
+
+    /// Builds a model from a tokenizer.json and a model.safetensors.
+    pub fn from_bytes(
+        name: &str,
+        tokenizer: &[u8],
+        model: &[u8],
+    ) -> Result<StaticEmbedder, String> {
+        let mut tok =
+            Tokenizer::from_bytes(tokenizer).map_err(|e| format!("tokenizer.json: {e}"))?;
+        tok.with_padding(None);
+        tok.with_truncation(None)
+            .map_err(|e| format!("tokenizer.json: {e}"))?;
+        let unk_id = unk_token(tokenizer).and_then(|t| tok.token_to_id(&t));
+        let st = SafeTensors::deserialize(model).map_err(|e| format!("model.safetensors: {e}"))?;
+        let emb = st
+            .tensor("embeddings")
+            .map_err(|_| "model.safetensors has no `embeddings` tensor".to_string())?;
+        let [rows, dims] = emb.shape() else {
+            return Err(format!(
+                "embeddings must be 2-D, got shape {:?}",
+                emb.shape()
+            ));
+        };
+        let (rows, dims) = (*rows, *dims);
+        let table = to_f32(emb.dtype(), emb.data())?;
+        if dims == 0 || table.len() != rows * dims {
+            return Err("embeddings tensor is empty or truncated".into());
+        }
+        let mapping = match st.tensor("mapping") {
+            Ok(t) => Some(to_u32(t.dtype(), t.data())?),
+            Err(_) => None,
+        };
+        if mapping
+            .as_ref()
+            .is_some_and(|m| m.iter().any(|&r| r as usize >= rows))
+        {
+            return Err("mapping points past the embeddings table".into());
+        }
+        let weights = match st.tensor("weights") {
+            Ok(t) => Some(to_f32(t.dtype(), t.data())?),
+            Err(_) => None,
+        };
+        let hash = xxh3_64(emb.data());
+        Ok(StaticEmbedder {
+            id: format!("static:{name}:{hash:016x}/{dims}"),
+            tokenizer: tok,
+            table,
+            dims,
+            unk_id,
+            mapping,
+            weights,
+            threshold: None,
+        })
+    }
+
+    fn row(&self, id: u32) -> Option<&[f32]> {
+        let r = match &self.mapping {
+            Some(m) => *m.get(id as usize)? as usize,
+            None => id as usize,
+        };
+        self.table.get(r * self.dims..(r + 1) * self.dims)
+    }
+}
+
+/// The tokenizer model's `unk_token`, read from tokenizer.json.
+fn unk_token(tokenizer_json: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(tokenizer_json).ok()?;
+    v["model"]["unk_token"].as_str().map(str::to_string)
+}
+
+/// Whether the tokens cover the text well enough to mean something: most
+/// tokens known, and letters not shattered into one token per character
+/// piece (what an English vocabulary does to Hangul).
+fn representable(text: &str, tokens: usize, unknown: usize) -> Result<(), EmbedError> {
+    let known = tokens - unknown;
+    if known == 0 {
+        return Err(EmbedError::Unrepresentable(
+            "no token of the input is in the model's vocabulary".into(),
+        ));
+    }
+    if unknown * 4 > tokens {
+        return Err(EmbedError::Unrepresentable(format!(
+            "{unknown} of {tokens} tokens are unknown to the model"
+        )));
+    }
+    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    if letters >= 4 && (letters as f64) < 0.9 * known as f64 {
+        return Err(EmbedError::Unrepresentable(format!(
+            "{letters} letters became {known} tokens: the vocabulary does not cover this script"
+        )));
+    }
+    Ok(())
+}
+
+impl Embedder for StaticEmbedder {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn dims(&self) -> usize {
+        self.dims
+    }
+
+    fn default_threshold(&self) -> Option<f64> {
+        self.threshold
+    }
+
+    fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| EmbedError::Failed(format!("tokenizing: {e}")))?;
+        let ids = enc.get_ids();
+        let unknown = ids.iter().filter(|&&i| Some(i) == self.unk_id).count();
+        representable(text, ids.len(), unknown)?;
+        let mut sum = vec![0f32; self.dims];
+        let mut n = 0usize;
+        for &id in ids.iter().filter(|&&i| Some(i) != self.unk_id) {
+            let Some(row) = self.row(id) else { continue };
+            let w = self
+                .weights
+                .as_ref()
+                .and_then(|w| w.get(id as usize))
+                .copied()
+                .unwrap_or(1.0);
+            sum.iter_mut().zip(row).for_each(|(s, x)| *s += w * x);
+            n += 1;
+        }
+        if n == 0 || !normalize(&mut sum) {
+            return Err(EmbedError::Unrepresentable(
+                "the input has no usable tokens".into(),
+            ));
+        }
+        Ok(sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::dot;
+
+    #[test]
+    fn f16_conversion_matches_known_values() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0000), 0.0);
+        assert!((f16_to_f32(0x0001) - 5.960_464_5e-8).abs() < 1e-12);
+        assert!(f16_to_f32(0x7c00).is_infinite());
+    }
+
+    #[test]
+    fn bundled_model_separates_paraphrase_from_unrelated() {
+        let m = StaticEmbedder::bundled().unwrap();
+        let a = m.embed("How do I reset my password?").unwrap();
+        let b = m.embed("How can I reset my password?").unwrap();
+        let c = m.embed("What is the capital of France?").unwrap();
+        assert_eq!(a.len(), m.dims());
+        assert!(dot(&a, &b) > 0.9, "paraphrase {}", dot(&a, &b));
+        assert!(dot(&a, &c) < 0.6, "unrelated {}", dot(&a, &c));
+    }
+
+    #[test]
+    fn bundled_model_refuses_korean() {
+        let m = StaticEmbedder::bundled().unwrap();
+        let err = m.embed("비밀번호를 어떻게 재설정하나요?").unwrap_err();
+        assert!(matches!(err, EmbedError::Unrepresentable(_)), "{err}");
+    }
+
+    #[test]
+    fn ids_name_the_vector_space() {
+        let m = StaticEmbedder::bundled().unwrap();
+        assert!(m.id().starts_with("static:minilm-l6-static:"));
+        assert!(m.id().ends_with("/256"));
+    }
+}

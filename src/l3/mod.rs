@@ -1,0 +1,532 @@
+//! L3, the semantic layer: a paraphrase of a cached request, in the same
+//! scope, is answered from the cache.
+//!
+//! Entries and their vectors live in sled (the truth); the vector index is
+//! derived from them. At shutdown the HNSW partitions are saved with a
+//! manifest naming the exact key set each holds; at start a partition is
+//! loaded only if sled still holds exactly that key set, and rebuilt from
+//! sled otherwise (after a crash, for example).
+
+pub mod guard;
+pub mod index;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::clock::now_ms;
+use crate::embed::{EmbedError, Embedder};
+use crate::error::CacheError;
+use crate::l2::RawJson;
+use crate::layer::{InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize};
+use crate::records::{self, Records};
+use crate::scope::Scope;
+use crate::storage::{decode, encode, KeyLocks, Storage};
+
+pub use guard::Guard;
+use index::VectorIndex;
+
+const PREFIX: u8 = b'3';
+/// Neighbours examined per lookup: the best that passes the guard wins.
+const TOP_K: usize = 4;
+
+/// L3 configuration.
+#[derive(Debug, Clone)]
+pub struct L3Settings {
+    pub ttl_seconds: u64,
+    pub max_ttl_seconds: u64,
+    pub max_entries: u64,
+    pub max_bytes: u64,
+    pub threshold: f64,
+    pub guard: Guard,
+}
+
+/// The persisted form of an entry (its expiry is the record's prefix).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct L3Record {
+    pub namespace: String,
+    pub task_type: String,
+    pub prompt_fp: u128,
+    pub input: String,
+    pub response: String,
+    pub model: String,
+    pub tokens: u64,
+    pub cost_nano: u64,
+    pub created_ms: u64,
+    /// Which embedder made `vector` (`name/dims`).
+    pub embedder: String,
+    pub vector: Vec<f32>,
+}
+
+impl L3Record {
+    fn scope(&self) -> Scope {
+        Scope {
+            namespace: self.namespace.clone(),
+            task_type: self.task_type.clone(),
+            prompt_fp: self.prompt_fp,
+        }
+    }
+}
+
+/// A semantic hit.
+pub struct L3Hit {
+    pub key: u128,
+    pub response: RawJson,
+    pub similarity: f64,
+    pub tokens: u64,
+    pub cost_nano: u64,
+    pub created_ms: u64,
+    pub expires_ms: u64,
+    pub model: String,
+}
+
+/// What a lookup found.
+pub enum L3Outcome {
+    Hit(L3Hit),
+    /// No neighbour passed; the best similarity seen and the last guard veto.
+    Miss {
+        best: Option<f64>,
+        vetoed: Option<&'static str>,
+    },
+}
+
+/// What a caller wants stored; `vector` comes from [`L3::embed`].
+pub struct L3Write<'a> {
+    pub scope: &'a Scope,
+    pub input: &'a str,
+    pub response: &'a RawJson,
+    pub model: &'a str,
+    pub tokens: u64,
+    pub cost_nano: u64,
+    pub ttl_seconds: u64,
+    pub vector: Vec<f32>,
+}
+
+/// A write added to a batch but not yet applied.
+pub struct L3Staged {
+    key: u128,
+    scope_id: u64,
+    vector: Vec<f32>,
+    staged: records::Staged,
+}
+
+/// One saved graph in the manifest.
+#[derive(Serialize, Deserialize)]
+struct SavedGraph {
+    scope: u64,
+    file: String,
+    count: usize,
+    keyset: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    embedder: String,
+    graphs: Vec<SavedGraph>,
+}
+
+/// Order-independent fingerprint of a set of keys.
+fn keyset_add(acc: u64, vkey: u64) -> u64 {
+    acc.wrapping_add(xxh3_64(&vkey.to_le_bytes()))
+}
+
+/// The index key of an entry: the low 64 bits of its 128-bit key.
+fn vkey(key: u128) -> u64 {
+    key as u64
+}
+
+/// The semantic layer.
+pub struct L3 {
+    records: Records,
+    embedder: Arc<dyn Embedder>,
+    index: VectorIndex,
+    /// Index key → (entry key, scope id) of every indexed entry.
+    keymap: RwLock<HashMap<u64, (u128, u64)>>,
+    settings: L3Settings,
+    index_dir: PathBuf,
+    /// Entries whose vectors another embedder made: kept, never compared.
+    foreign: AtomicU64,
+    pub guard_vetoes: AtomicU64,
+    pub unrepresentable: AtomicU64,
+    pub embed_errors: AtomicU64,
+}
+
+impl L3 {
+    /// Opens the layer: reads every entry from sled and loads or rebuilds the index.
+    pub fn open(
+        storage: Arc<Storage>,
+        locks: Arc<KeyLocks>,
+        settings: L3Settings,
+        embedder: Arc<dyn Embedder>,
+    ) -> L3 {
+        let index_dir = storage.dir.join("l3-index");
+        let manifest = read_manifest(&index_dir, embedder.id());
+        let saved: HashMap<u64, &SavedGraph> = manifest
+            .iter()
+            .flat_map(|m| &m.graphs)
+            .map(|g| (g.scope, g))
+            .collect();
+        let index = VectorIndex::new(embedder.dims());
+        let mut keymap = HashMap::new();
+        let mut keysets: HashMap<u64, (usize, u64)> = HashMap::new();
+        let mut foreign = 0u64;
+        let records = Records::open(storage, locks, PREFIX, |key, _exp, payload| {
+            let Some(rec) = decode::<L3Record>(payload) else {
+                return;
+            };
+            if rec.embedder != embedder.id() || rec.vector.len() != embedder.dims() {
+                foreign += 1;
+                return;
+            }
+            let scope = rec.scope().id();
+            keymap.insert(vkey(key), (key, scope));
+            if saved.contains_key(&scope) {
+                let ks = keysets.entry(scope).or_insert((0, 0));
+                *ks = (ks.0 + 1, keyset_add(ks.1, vkey(key)));
+            } else if let Err(e) = index.add(scope, vkey(key), &rec.vector) {
+                tracing::warn!("L3 index: {e}");
+            }
+        });
+        let l3 = L3 {
+            records,
+            embedder,
+            index,
+            keymap: RwLock::new(keymap),
+            settings,
+            index_dir,
+            foreign: AtomicU64::new(foreign),
+            guard_vetoes: AtomicU64::new(0),
+            unrepresentable: AtomicU64::new(0),
+            embed_errors: AtomicU64::new(0),
+        };
+        l3.install_saved(&saved, &keysets);
+        let (parts, vectors, graphs) = l3.index.stats();
+        tracing::info!(
+            "L3 index ready: {vectors} vectors in {parts} scopes ({graphs} HNSW graphs)"
+        );
+        l3
+    }
+
+    /// Loads each saved graph whose key set sled still holds; rebuilds the rest.
+    fn install_saved(
+        &self,
+        saved: &HashMap<u64, &SavedGraph>,
+        keysets: &HashMap<u64, (usize, u64)>,
+    ) {
+        let mut rebuild = Vec::new();
+        for (scope, g) in saved {
+            let Some(&(count, keyset)) = keysets.get(scope) else {
+                continue;
+            };
+            let matches = count == g.count && keyset == g.keyset;
+            let loaded = matches
+                && self
+                    .index
+                    .load_graph(*scope, &self.index_dir.join(&g.file))
+                    .is_ok();
+            if !loaded {
+                rebuild.push(*scope);
+            }
+        }
+        if rebuild.is_empty() {
+            return;
+        }
+        let scopes: std::collections::HashSet<u64> = rebuild.into_iter().collect();
+        tracing::info!("L3 index: rebuilding {} scope(s) from sled", scopes.len());
+        let mut done = 0u64;
+        for (key, _, value) in self.records.scan() {
+            let Some(rec) = decode::<L3Record>(&value[8..]) else {
+                continue;
+            };
+            let scope = rec.scope().id();
+            if !scopes.contains(&scope) || rec.embedder != self.embedder.id() {
+                continue;
+            }
+            if let Err(e) = self.index.add(scope, vkey(key), &rec.vector) {
+                tracing::warn!("L3 index: {e}");
+            }
+            done += 1;
+            if done % 50_000 == 0 {
+                tracing::info!("L3 index: rebuilt {done} vectors");
+            }
+        }
+        tracing::info!("L3 index: rebuilt {done} vectors");
+    }
+
+    /// The embedder's identity (`name/dims`).
+    pub fn embedder_id(&self) -> &str {
+        self.embedder.id()
+    }
+
+    /// The threshold a lookup uses when it names none.
+    pub fn default_threshold(&self) -> f64 {
+        self.settings.threshold
+    }
+
+    /// The TTL an entry gets: the request's, capped, or the default.
+    pub fn effective_ttl(&self, requested: Option<u64>) -> u64 {
+        requested
+            .unwrap_or(self.settings.ttl_seconds)
+            .min(self.settings.max_ttl_seconds)
+    }
+
+    /// Embeds `text`, counting refusals and failures.
+    pub fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        let r = self.embedder.embed(text);
+        match &r {
+            Err(EmbedError::Unrepresentable(_)) => self.unrepresentable.fetch_add(1, Relaxed),
+            Err(EmbedError::Failed(_)) => self.embed_errors.fetch_add(1, Relaxed),
+            Ok(_) => 0,
+        };
+        r
+    }
+
+    /// The best neighbour in `scope` at or above `threshold` that the guard
+    /// lets through and that has not expired.
+    pub fn lookup(
+        &self,
+        scope: &Scope,
+        input: &str,
+        query: &[f32],
+        threshold: f64,
+    ) -> Result<L3Outcome, CacheError> {
+        let candidates = self
+            .index
+            .search(scope.id(), query, TOP_K)
+            .map_err(CacheError::Unavailable)?;
+        let best = candidates.first().map(|c| c.1 as f64);
+        let mut vetoed = None;
+        let now = now_ms();
+        for (vk, sim) in candidates {
+            let sim = (sim as f64).min(1.0);
+            if sim < threshold {
+                break;
+            }
+            let Some((key, _)) = self.keymap.read().get(&vk).copied() else {
+                continue;
+            };
+            let Some(value) = self.records.get(key)? else {
+                continue;
+            };
+            let Some((expires_ms, payload)) = records::split(&value) else {
+                continue;
+            };
+            if expires_ms <= now {
+                continue;
+            }
+            let Some(rec) = decode::<L3Record>(payload) else {
+                continue;
+            };
+            if rec.scope() != *scope || rec.embedder != self.embedder.id() {
+                continue;
+            }
+            if let Some(why) = self.settings.guard.veto(input, &rec.input) {
+                self.guard_vetoes.fetch_add(1, Relaxed);
+                vetoed = Some(why);
+                continue;
+            }
+            let Ok(raw) = RawValue::from_string(rec.response) else {
+                continue;
+            };
+            return Ok(L3Outcome::Hit(L3Hit {
+                key,
+                response: Arc::from(raw),
+                similarity: sim,
+                tokens: rec.tokens,
+                cost_nano: rec.cost_nano,
+                created_ms: rec.created_ms,
+                expires_ms,
+                model: rec.model,
+            }));
+        }
+        Ok(L3Outcome::Miss { best, vetoed })
+    }
+
+    /// Adds the write to `batch`. The caller holds the key's lock until
+    /// [`L3::commit`] has run.
+    pub fn stage(
+        &self,
+        w: L3Write,
+        now: u64,
+        batch: &mut sled::Batch,
+    ) -> Result<L3Staged, CacheError> {
+        let key = w.scope.entry_key(w.input);
+        if let Some((other, _)) = self.keymap.read().get(&vkey(key)) {
+            if *other != key {
+                return Err(CacheError::Unavailable(
+                    "index key collision; entry not stored in L3".into(),
+                ));
+            }
+        }
+        let expires_ms = now.saturating_add(w.ttl_seconds.saturating_mul(1000));
+        let rec = L3Record {
+            namespace: w.scope.namespace.clone(),
+            task_type: w.scope.task_type.clone(),
+            prompt_fp: w.scope.prompt_fp,
+            input: w.input.to_string(),
+            response: w.response.get().to_string(),
+            model: w.model.to_string(),
+            tokens: w.tokens,
+            cost_nano: w.cost_nano,
+            created_ms: now,
+            embedder: self.embedder.id().to_string(),
+            vector: w.vector,
+        };
+        let staged = self.records.stage(key, expires_ms, &encode(&rec), batch)?;
+        Ok(L3Staged {
+            key,
+            scope_id: w.scope.id(),
+            vector: rec.vector,
+            staged,
+        })
+    }
+
+    /// Makes an applied write searchable and counts it.
+    pub fn commit(&self, s: L3Staged) {
+        self.records.commit(s.staged);
+        self.keymap.write().insert(vkey(s.key), (s.key, s.scope_id));
+        if let Err(e) = self.index.add(s.scope_id, vkey(s.key), &s.vector) {
+            // sled holds the entry; the next start's key-set check rebuilds it.
+            tracing::error!("L3 index add failed: {e}");
+        }
+    }
+
+    /// Drops an entry's vector (called under the entry's lock on removal).
+    fn forget(&self, key: u128) {
+        if let Some((_, scope)) = self.keymap.write().remove(&vkey(key)) {
+            if let Err(e) = self.index.remove(scope, vkey(key)) {
+                tracing::warn!("L3 index remove failed: {e}");
+            }
+        }
+    }
+
+    /// Evicts the entries closest to expiry until within bounds.
+    pub fn enforce_bounds(&self) -> Result<u64, CacheError> {
+        self.records.evict_over(
+            self.settings.max_entries,
+            self.settings.max_bytes,
+            |key, _| self.forget(key),
+        )
+    }
+
+    /// Saves the HNSW graphs and the manifest naming their key sets.
+    pub fn save_index(&self) -> Result<(), String> {
+        let saved = self.index.save_graphs(&self.index_dir)?;
+        let keymap = self.keymap.read();
+        let mut keysets: HashMap<u64, u64> = HashMap::new();
+        for (vk, (_, scope)) in keymap.iter() {
+            let ks = keysets.entry(*scope).or_insert(0);
+            *ks = keyset_add(*ks, *vk);
+        }
+        let graphs: Vec<SavedGraph> = saved
+            .into_iter()
+            .map(|(scope, file, count)| SavedGraph {
+                scope,
+                file,
+                count,
+                keyset: keysets.get(&scope).copied().unwrap_or(0),
+            })
+            .collect();
+        let keep: std::collections::HashSet<&str> =
+            graphs.iter().map(|g| g.file.as_str()).collect();
+        if let Ok(dir) = std::fs::read_dir(&self.index_dir) {
+            for f in dir.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".usearch") && !keep.contains(name.as_str()) {
+                    let _ = std::fs::remove_file(f.path());
+                }
+            }
+        }
+        let manifest = Manifest {
+            embedder: self.embedder.id().to_string(),
+            graphs,
+        };
+        let tmp = self.index_dir.join("manifest.json.tmp");
+        let text = serde_json::to_string(&manifest).map_err(|e| e.to_string())?;
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, self.index_dir.join("manifest.json")))
+            .map_err(|e| format!("writing the index manifest: {e}"))
+    }
+}
+
+fn read_manifest(dir: &Path, embedder: &str) -> Option<Manifest> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+    let m: Manifest = serde_json::from_str(&text).ok()?;
+    (m.embedder == embedder).then_some(m)
+}
+
+impl Layer for L3 {
+    fn id(&self) -> LayerId {
+        LayerId::L3
+    }
+
+    fn invalidate(&self, filter: &InvalidateFilter) -> Result<u64, CacheError> {
+        let selected: Vec<u128> = match filter.entry_key {
+            Some(key) => vec![key],
+            None => self
+                .records
+                .scan()
+                .filter(|(key, _, v)| match decode::<L3Record>(&v[8..]) {
+                    Some(rec) => filter.matches(&rec.namespace, &rec.task_type, *key),
+                    None => true,
+                })
+                .map(|(key, _, _)| key)
+                .collect(),
+        };
+        let mut removed = 0;
+        for key in selected {
+            if self.records.remove(key, None, |_| self.forget(key))? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn sweep(&self, now: u64) -> Result<u64, CacheError> {
+        self.records.sweep(now, |key, _| self.forget(key))
+    }
+
+    fn size(&self) -> LayerSize {
+        self.records.size()
+    }
+
+    fn health(&self) -> LayerHealth {
+        LayerHealth {
+            status: "healthy",
+            available: true,
+            detail: format!("semantic match with {}", self.embedder.id()),
+        }
+    }
+
+    fn details(&self) -> serde_json::Value {
+        let (scopes, vectors, graphs) = self.index.stats();
+        serde_json::json!({
+            "embedder": self.embedder.id(),
+            "dimensions": self.embedder.dims(),
+            "default_threshold": self.settings.threshold,
+            "guard": {
+                "numbers": self.settings.guard.numbers,
+                "negation": self.settings.guard.negation,
+                "antonyms": self.settings.guard.antonyms,
+                "entities": self.settings.guard.entities,
+            },
+            "default_ttl_seconds": self.settings.ttl_seconds,
+            "max_ttl_seconds": self.settings.max_ttl_seconds,
+            "max_entries": self.settings.max_entries,
+            "max_bytes": self.settings.max_bytes,
+            "indexed_vectors": vectors,
+            "index_scopes": scopes,
+            "index_graphs": graphs,
+            "foreign_embedder_entries": self.foreign.load(Relaxed),
+            "guard_vetoes": self.guard_vetoes.load(Relaxed),
+            "unrepresentable_inputs": self.unrepresentable.load(Relaxed),
+            "embedding_errors": self.embed_errors.load(Relaxed),
+        })
+    }
+}
