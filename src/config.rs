@@ -132,7 +132,7 @@ pub struct Options {
     #[arg(long, env = "HELIOS_L3_THRESHOLD")]
     pub l3_threshold: Option<f64>,
 
-    /// False-hit guard checks: `all`, `off`, or a list of numbers,negation,antonyms,entities. [default: all]
+    /// False-hit guard checks: `all`, `off`, or a list of numbers,negation,antonyms,entities. [default: numbers,negation,antonyms]
     #[arg(long, env = "HELIOS_L3_GUARD")]
     pub l3_guard: Option<String>,
 
@@ -285,7 +285,10 @@ impl Options {
                 .unwrap_or(2)
         });
         let l2 = L2Settings {
-            ttl_seconds: self.l2_ttl_seconds.unwrap_or(3600),
+            // An unset default TTL follows a lower cap instead of clashing with it.
+            ttl_seconds: self
+                .l2_ttl_seconds
+                .unwrap_or(3600.min(self.l2_max_ttl_seconds.unwrap_or(u64::MAX))),
             max_ttl_seconds: self.l2_max_ttl_seconds.unwrap_or(7 * 24 * 3600),
             max_entries: self.l2_max_entries.unwrap_or(1_000_000),
             max_bytes: self.l2_max_bytes.unwrap_or(2 << 30),
@@ -298,12 +301,19 @@ impl Options {
             max_bytes: self.l1_max_bytes.unwrap_or(64 << 20),
         };
         let l3 = L3Options {
-            ttl_seconds: self.l3_ttl_seconds.unwrap_or(86_400),
+            ttl_seconds: self
+                .l3_ttl_seconds
+                .unwrap_or(86_400.min(self.l3_max_ttl_seconds.unwrap_or(u64::MAX))),
             max_ttl_seconds: self.l3_max_ttl_seconds.unwrap_or(30 * 86_400),
             max_entries: self.l3_max_entries.unwrap_or(1_000_000),
             max_bytes: self.l3_max_bytes.unwrap_or(4 << 30),
             threshold: self.l3_threshold,
-            guard: Guard::parse(self.l3_guard.as_deref().unwrap_or("all")).map_err(ConfigError)?,
+            guard: Guard::parse(
+                self.l3_guard
+                    .as_deref()
+                    .unwrap_or("numbers,negation,antonyms"),
+            )
+            .map_err(ConfigError)?,
         };
         let embedding = EmbeddingOptions {
             model: self.embedding_model,

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod embed;
 pub mod error;
+pub mod eval;
 pub mod http;
 pub mod l1;
 pub mod l2;

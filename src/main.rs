@@ -30,6 +30,67 @@ struct Cli {
 enum Command {
     /// Serve the REST API (the default).
     Serve,
+    /// Measure L3 accuracy on labelled pairs (JSONL: a, b, label; .gz ok).
+    /// Server options (e.g. --embedding-model, --l3-guard) go before `eval`.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// Pair files to evaluate.
+    #[arg(long = "pairs", required = true)]
+    pairs: Vec<PathBuf>,
+    /// `pairwise`, `replay` or `both`.
+    #[arg(long, default_value = "both")]
+    mode: String,
+    /// Similarity threshold. [default: the configured / measured L3 threshold]
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Use only the first N pairs of each file.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Print the full results as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<(), String> {
+    use helios_cache::eval;
+    if !["pairwise", "replay", "both"].contains(&args.mode.as_str()) {
+        return Err(format!(
+            "--mode must be pairwise, replay or both, not {:?}",
+            args.mode
+        ));
+    }
+    let embedder = helios_cache::embed::from_options(&settings.embedding, &settings.data_dir)?;
+    let threshold = args
+        .threshold
+        .or(settings.l3.threshold)
+        .or(embedder.default_threshold())
+        .unwrap_or(0.90);
+    let mut all = serde_json::Map::new();
+    for path in &args.pairs {
+        let pairs = eval::read_pairs(path, args.limit)?;
+        let pw = (args.mode != "replay")
+            .then(|| eval::pairwise(embedder.as_ref(), settings.l3.guard, &pairs, threshold));
+        let rp = match args.mode != "pairwise" {
+            true => Some(eval::replay(&settings, &pairs, threshold)?),
+            false => None,
+        };
+        let name = path.display().to_string();
+        if args.json {
+            all.insert(
+                name,
+                serde_json::json!({"embedder": embedder.id(), "pairwise": pw, "replay": rp}),
+            );
+        } else {
+            eval::print_report(&name, pw.as_ref(), rp.as_ref());
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Object(all));
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -64,6 +125,7 @@ fn main() -> ExitCode {
     init_logging(settings.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => helios_cache::server::run(settings),
+        Command::Eval(args) => run_eval(settings, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -33,7 +33,7 @@ pub use guard::Guard;
 use index::VectorIndex;
 
 const PREFIX: u8 = b'3';
-/// Neighbours examined per lookup: the best that passes the guard wins.
+/// Neighbours fetched per lookup: the best live one (not expired) is the candidate.
 const TOP_K: usize = 4;
 
 /// L3 configuration.
@@ -252,7 +252,7 @@ impl L3 {
                 tracing::warn!("L3 index: {e}");
             }
             done += 1;
-            if done % 50_000 == 0 {
+            if done.is_multiple_of(50_000) {
                 tracing::info!("L3 index: rebuilt {done} vectors");
             }
         }
@@ -287,8 +287,8 @@ impl L3 {
         r
     }
 
-    /// The best neighbour in `scope` at or above `threshold` that the guard
-    /// lets through and that has not expired.
+    /// The best live neighbour in `scope`, if it reaches `threshold` and the
+    /// guard lets it through.
     pub fn lookup(
         &self,
         scope: &Scope,
@@ -301,7 +301,6 @@ impl L3 {
             .search(scope.id(), query, TOP_K)
             .map_err(CacheError::Unavailable)?;
         let best = candidates.first().map(|c| c.1 as f64);
-        let mut vetoed = None;
         let now = now_ms();
         for (vk, sim) in candidates {
             let sim = (sim as f64).min(1.0);
@@ -327,9 +326,13 @@ impl L3 {
                 continue;
             }
             if let Some(why) = self.settings.guard.veto(input, &rec.input) {
+                // The best live neighbour is the candidate; a weaker one that
+                // happens to pass the guard is more often wrong than right.
                 self.guard_vetoes.fetch_add(1, Relaxed);
-                vetoed = Some(why);
-                continue;
+                return Ok(L3Outcome::Miss {
+                    best,
+                    vetoed: Some(why),
+                });
             }
             let Ok(raw) = RawValue::from_string(rec.response) else {
                 continue;
@@ -345,7 +348,7 @@ impl L3 {
                 model: rec.model,
             }));
         }
-        Ok(L3Outcome::Miss { best, vetoed })
+        Ok(L3Outcome::Miss { best, vetoed: None })
     }
 
     /// Adds the write to `batch`. The caller holds the key's lock until

@@ -1,0 +1,261 @@
+//! `helios-cache eval`: measures L3's accuracy on labelled text pairs
+//! (JSONL lines `{"a": .., "b": .., "label": 0|1}`, optionally gzipped).
+//!
+//! Two modes. *Pairwise*: each pair is a prediction "same if cosine ≥ t (and
+//! the guard allows it)"; reports precision, recall, F1 and false-hit rate at
+//! the threshold and over a sweep. *Replay*: stores every `a` through a real
+//! cache in a scratch data directory, then looks up every `b` through the
+//! real waterfall, counting correct hits, wrong hits and misses.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::{LookupRequest, StoreRequest};
+use crate::config::Settings;
+use crate::embed::{dot, Embedder};
+use crate::l3::Guard;
+use crate::manager::CacheManager;
+
+/// One labelled pair.
+#[derive(Debug, Deserialize)]
+pub struct Pair {
+    pub a: String,
+    pub b: String,
+    pub label: u8,
+}
+
+/// Reads a JSONL pair file (`.gz` is decompressed).
+pub fn read_pairs(path: &Path, limit: Option<usize>) -> Result<Vec<Pair>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut pairs = Vec::new();
+    for (n, line) in BufReader::new(reader).lines().enumerate() {
+        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let p: Pair = serde_json::from_str(&line)
+            .map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?;
+        pairs.push(p);
+        if limit.is_some_and(|l| pairs.len() >= l) {
+            break;
+        }
+    }
+    Ok(pairs)
+}
+
+/// Confusion counts at one threshold.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    tp: u64,
+    fp: u64,
+    fn_: u64,
+    tn: u64,
+}
+
+impl Counts {
+    fn add(&mut self, predicted: bool, label: bool) {
+        match (predicted, label) {
+            (true, true) => self.tp += 1,
+            (true, false) => self.fp += 1,
+            (false, true) => self.fn_ += 1,
+            (false, false) => self.tn += 1,
+        }
+    }
+
+    fn json(&self, t: f64) -> serde_json::Value {
+        let p = crate::metrics::ratio(self.tp, self.tp + self.fp);
+        let r = crate::metrics::ratio(self.tp, self.tp + self.fn_);
+        let f1 = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+        json!({
+            "threshold": (t * 100.0).round() / 100.0,
+            "precision": p, "recall": r, "f1": f1,
+            "false_hit_rate": crate::metrics::ratio(self.fp, self.fp + self.tn),
+            "tp": self.tp, "fp": self.fp, "fn": self.fn_, "tn": self.tn,
+        })
+    }
+}
+
+/// Pairwise evaluation: scores at `threshold` and a sweep, with and without the guard.
+pub fn pairwise(
+    embedder: &dyn Embedder,
+    guard: Guard,
+    pairs: &[Pair],
+    threshold: f64,
+) -> serde_json::Value {
+    let steps: Vec<f64> = (50..=99).map(|i| i as f64 / 100.0).collect();
+    let mut plain = vec![Counts::default(); steps.len()];
+    let mut guarded = vec![Counts::default(); steps.len()];
+    let (mut at, mut at_guarded) = (Counts::default(), Counts::default());
+    let mut refused = 0u64;
+    for p in pairs {
+        let sim = match (embedder.embed(&p.a), embedder.embed(&p.b)) {
+            (Ok(a), Ok(b)) => dot(&a, &b) as f64,
+            _ => {
+                refused += 1;
+                f64::NEG_INFINITY
+            }
+        };
+        let label = p.label == 1;
+        let allowed = guard.veto(&p.b, &p.a).is_none();
+        for (i, t) in steps.iter().enumerate() {
+            plain[i].add(sim >= *t, label);
+            guarded[i].add(sim >= *t && allowed, label);
+        }
+        at.add(sim >= threshold, label);
+        at_guarded.add(sim >= threshold && allowed, label);
+    }
+    json!({
+        "pairs": pairs.len(),
+        "positives": pairs.iter().filter(|p| p.label == 1).count(),
+        "unrepresentable_pairs": refused,
+        "at_threshold": at.json(threshold),
+        "at_threshold_guarded": at_guarded.json(threshold),
+        "sweep": steps.iter().zip(&plain).map(|(t, c)| c.json(*t)).collect::<Vec<_>>(),
+        "sweep_guarded": steps.iter().zip(&guarded).map(|(t, c)| c.json(*t)).collect::<Vec<_>>(),
+    })
+}
+
+/// A scratch data directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn store_req(text: &str, id: usize) -> Result<StoreRequest, String> {
+    let body = json!({
+        "input_text": text,
+        "response_data": {"a": id},
+        "task_type": "eval",
+        "store_in_l1": false,
+    });
+    serde_json::from_value(body).map_err(|e| e.to_string())
+}
+
+fn lookup_req(text: &str, threshold: f64) -> Result<LookupRequest, String> {
+    let body = json!({
+        "input_text": text,
+        "task_type": "eval",
+        "use_l1": false,
+        "similarity_threshold": threshold,
+    });
+    serde_json::from_value(body).map_err(|e| e.to_string())
+}
+
+/// Cache replay through a real cache: store every `a`, look up every `b`.
+pub fn replay(
+    settings: &Settings,
+    pairs: &[Pair],
+    threshold: f64,
+) -> Result<serde_json::Value, String> {
+    let dir = std::env::temp_dir().join(format!(
+        "helios-eval-{}-{}",
+        std::process::id(),
+        crate::clock::now_ms()
+    ));
+    let _scratch = Scratch(dir.clone());
+    let mut s = settings.clone();
+    s.data_dir = dir;
+    let mgr = Arc::new(CacheManager::open(s).map_err(|e| e.to_string())?);
+    // Identical `a` texts share one entry: remember the first id of each.
+    let mut first_id = std::collections::HashMap::new();
+    for (i, p) in pairs.iter().enumerate() {
+        let id = *first_id.entry(p.a.as_str()).or_insert(i);
+        if id == i {
+            mgr.store(&store_req(&p.a, i)?).map_err(|e| e.to_string())?;
+        }
+    }
+    let (mut correct, mut wrong, mut miss, mut false_hit, mut correct_miss) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    for p in pairs {
+        let expected = first_id[p.a.as_str()];
+        let r = mgr
+            .lookup(&lookup_req(&p.b, threshold)?)
+            .map_err(|e| e.to_string())?;
+        let got = r
+            .cached_response
+            .as_ref()
+            .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
+            .and_then(|v| v["a"].as_u64());
+        match (p.label == 1, got) {
+            (true, Some(id)) if id as usize == expected => correct += 1,
+            (true, Some(_)) => wrong += 1,
+            (true, None) => miss += 1,
+            (false, Some(_)) => false_hit += 1,
+            (false, None) => correct_miss += 1,
+        }
+    }
+    mgr.shutdown().map_err(|e| e.to_string())?;
+    Ok(json!({
+        "threshold": threshold,
+        "stored": first_id.len(),
+        "positives": {"correct_hits": correct, "wrong_hits": wrong, "misses": miss},
+        "negatives": {"false_hits": false_hit, "correct_misses": correct_miss},
+    }))
+}
+
+/// Prints a short human table of an evaluation.
+pub fn print_report(
+    name: &str,
+    pairwise: Option<&serde_json::Value>,
+    replay: Option<&serde_json::Value>,
+) {
+    println!("== {name}");
+    if let Some(p) = pairwise {
+        let row = |label: &str, v: &serde_json::Value| {
+            println!(
+                "{label:<22} t={:.2} P={:.3} R={:.3} F1={:.3} false-hit-rate={:.3}",
+                v["threshold"].as_f64().unwrap_or(0.0),
+                v["precision"].as_f64().unwrap_or(0.0),
+                v["recall"].as_f64().unwrap_or(0.0),
+                v["f1"].as_f64().unwrap_or(0.0),
+                v["false_hit_rate"].as_f64().unwrap_or(0.0)
+            )
+        };
+        println!(
+            "pairs {} (positives {}), unrepresentable {}",
+            p["pairs"], p["positives"], p["unrepresentable_pairs"]
+        );
+        row("at threshold", &p["at_threshold"]);
+        row("at threshold + guard", &p["at_threshold_guarded"]);
+        let best = |key: &str| {
+            p[key]
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .max_by(|x, y| {
+                            x["f1"]
+                                .as_f64()
+                                .unwrap_or(0.0)
+                                .total_cmp(&y["f1"].as_f64().unwrap_or(0.0))
+                        })
+                        .cloned()
+                })
+                .unwrap_or_default()
+        };
+        row("best F1", &best("sweep"));
+        row("best F1 + guard", &best("sweep_guarded"));
+    }
+    if let Some(r) = replay {
+        println!(
+            "replay t={}: stored {}, positives: correct {} wrong {} miss {}; negatives: false hits {} correct misses {}",
+            r["threshold"], r["stored"], r["positives"]["correct_hits"], r["positives"]["wrong_hits"],
+            r["positives"]["misses"], r["negatives"]["false_hits"], r["negatives"]["correct_misses"]
+        );
+    }
+}
