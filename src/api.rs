@@ -18,7 +18,7 @@ pub const MAX_NAME_LEN: usize = 128;
 pub const ABSURD_TTL_SECONDS: i64 = 10 * 365 * 24 * 3600;
 
 /// `POST /lookup`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LookupRequest {
     pub input_text: String,
     pub task_type: Option<String>,
@@ -32,7 +32,7 @@ pub struct LookupRequest {
 }
 
 /// The provider's usage block of a model response.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Usage {
     #[serde(default)]
     pub input_tokens: i64,
@@ -45,9 +45,11 @@ pub struct Usage {
 }
 
 /// `POST /store`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct StoreRequest {
     pub input_text: String,
+    /// Any JSON value except `null`: what a hit returns as `cached_response`.
+    #[schema(value_type = Object)]
     pub response_data: Box<RawValue>,
     pub task_type: Option<String>,
     pub model_used: Option<String>,
@@ -64,7 +66,7 @@ pub struct StoreRequest {
 }
 
 /// `POST /invalidate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct InvalidateRequest {
     pub layer: Option<String>,
     pub task_type: Option<String>,
@@ -75,10 +77,11 @@ pub struct InvalidateRequest {
 }
 
 /// The answer to a lookup.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LookupResponse {
     pub hit: bool,
     pub layer: Option<LayerId>,
+    #[schema(value_type = Option<Object>)]
     pub cached_response: Option<RawJson>,
     pub confidence: f64,
     pub entry_id: Option<String>,
@@ -91,13 +94,14 @@ pub struct LookupResponse {
 }
 
 /// The answer to a store.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StoreResponse {
     pub success: bool,
     pub layers_stored: Vec<LayerId>,
     pub entry_id: String,
     /// Layers asked for but not written, with the reason.
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(value_type = Object)]
     pub skipped: serde_json::Map<String, serde_json::Value>,
 }
 

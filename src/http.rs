@@ -26,6 +26,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/helios/cache/summary"),
     ("GET", "/api/v1/helios/cache/stats/layer/{layer}"),
     ("POST", "/api/v1/helios/cache/l1/prepare"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/{asset}"),
 ];
 
 /// A [`CacheError`] on its way out as a JSON response.
@@ -192,12 +196,15 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     r
 }
 
-fn resource(path: &str) -> actix_web::Resource {
+pub(crate) fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    crate::prom::configure(cfg);
+    crate::openapi::configure(cfg);
+    crate::docs::configure(cfg);
     cfg.service(
         web::scope(PREFIX)
             .service(resource("/lookup").route(web::post().to(lookup)))

@@ -4,9 +4,11 @@
 //! prompt caching, L2 matches exact repeats, L3 matches paraphrases. The
 //! [`manager::CacheManager`] runs the waterfall; [`http`] exposes it as REST.
 
+pub mod access_log;
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod docs;
 pub mod embed;
 pub mod error;
 pub mod eval;
@@ -17,8 +19,10 @@ pub mod l3;
 pub mod layer;
 pub mod manager;
 pub mod metrics;
+pub mod openapi;
 pub mod prepare;
 pub mod pricing;
+pub mod prom;
 pub mod records;
 pub mod scope;
 pub mod server;

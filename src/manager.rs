@@ -488,6 +488,7 @@ impl CacheManager {
             "evictions": m.evictions.load(Relaxed),
             "expirations": m.expirations.load(Relaxed),
             "invalidations": m.invalidations.load(Relaxed),
+            "average_hit_similarity": ratio(m.similarity_sum_micro.load(Relaxed), m.hits.load(Relaxed)) / 1e6,
             "entries": 0,
             "bytes": 0,
             "latency_ms": {

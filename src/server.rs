@@ -71,12 +71,18 @@ fn serve(mgr: Arc<CacheManager>, settings: &Settings) -> Result<(), String> {
     let data = web::Data::from(mgr);
     let sys = actix_web::rt::System::new();
     sys.block_on(async move {
-        let server =
-            HttpServer::new(move || App::new().app_data(data.clone()).configure(http::configure))
-                .workers(settings.workers)
-                .shutdown_timeout(30)
-                .bind(&settings.bind)
-                .map_err(|e| format!("cannot bind {}: {e}", settings.bind))?;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    crate::access_log::access_log,
+                ))
+                .app_data(data.clone())
+                .configure(http::configure)
+        })
+        .workers(settings.workers)
+        .shutdown_timeout(30)
+        .bind(&settings.bind)
+        .map_err(|e| format!("cannot bind {}: {e}", settings.bind))?;
         for addr in server.addrs() {
             tracing::info!("listening on http://{addr}");
         }

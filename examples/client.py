@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""helios-cache from Python, standard library only.
+
+The flow every application follows:
+
+    1. look the question up in the cache;
+    2. on a miss, call the model;
+    3. store the answer, with the provider's usage block (so the cache
+       knows what a later hit saves and can check its L1 predictions);
+    4. the next identical (L2) or paraphrased (L3) question is a hit.
+
+The model call here is a stand-in (no network, no API key). Replace
+`call_model` with your provider's SDK.
+
+    python3 examples/client.py --url http://127.0.0.1:8002
+"""
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+
+API = "/api/v1/helios/cache"
+
+
+class HeliosCache:
+    """A minimal client of the helios-cache REST API."""
+
+    def __init__(self, base_url, timeout=10.0):
+        self.base = base_url.rstrip("/") + API
+        self.timeout = timeout
+
+    def _post(self, path, body):
+        req = urllib.request.Request(
+            self.base + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.load(resp), resp.headers
+        except urllib.error.HTTPError as e:
+            # Every error is {"error": {"code": ..., "message": ...}}.
+            err = json.load(e).get("error", {})
+            raise RuntimeError(f"{path}: HTTP {e.code} {err.get('code')}: {err.get('message')}")
+
+    def lookup(self, input_text, **options):
+        """Returns (response body, X-Helios-Cache outcome: HIT-L2, HIT-L3 or MISS)."""
+        body, headers = self._post("/lookup", {"input_text": input_text, **options})
+        return body, headers.get("X-Helios-Cache", "?")
+
+    def store(self, input_text, response_data, usage=None, **options):
+        body = {"input_text": input_text, "response_data": response_data, **options}
+        if usage is not None:
+            body["usage"] = usage
+        result, _ = self._post("/store", body)
+        return result
+
+
+def call_model(system_prompt, question):
+    """Stand-in for a model call: returns (answer, usage block)."""
+    time.sleep(0.05)
+    answer = {"role": "assistant", "content": f"(model answer to: {question})"}
+    usage = {
+        "input_tokens": 40 + len(question.split()),
+        "output_tokens": 120,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+    return answer, usage
+
+
+def ask(cache, system_prompt, question, namespace):
+    """The cache-aside flow: lookup, model on a miss, store."""
+    started = time.perf_counter()
+    found, outcome = cache.lookup(
+        question, system_prompt=system_prompt, namespace=namespace, task_type="support"
+    )
+    if found["hit"]:
+        elapsed = (time.perf_counter() - started) * 1000
+        print(
+            f"{outcome:7} {question!r}: served from {found['layer']} "
+            f"(confidence {found['confidence']:.3f}, saved {found['tokens_saved']} tokens, "
+            f"{elapsed:.1f} ms)"
+        )
+        return found["cached_response"], outcome
+    answer, usage = call_model(system_prompt, question)
+    stored = cache.store(
+        question,
+        answer,
+        usage=usage,
+        system_prompt=system_prompt,
+        namespace=namespace,
+        task_type="support",
+        model_used="claude-sonnet-4-5",
+    )
+    elapsed = (time.perf_counter() - started) * 1000
+    print(
+        f"{outcome:7} {question!r}: called the model, stored in "
+        f"{', '.join(stored['layers_stored'])} ({elapsed:.1f} ms)"
+    )
+    return answer, outcome
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8002", help="server base URL")
+    parser.add_argument(
+        "--namespace",
+        default=f"example-{int(time.time() * 1000)}",
+        help="tenant namespace (default: a fresh one, so the first lookup misses)",
+    )
+    args = parser.parse_args()
+    cache = HeliosCache(args.url)
+    system = "You are the support assistant of Example Corp. Answer briefly."
+
+    try:
+        first, o1 = ask(cache, system, "How do I reset my password?", args.namespace)
+        again, o2 = ask(cache, system, "How do I reset my password?", args.namespace)
+        para, o3 = ask(cache, system, "How can I reset my password?", args.namespace)
+    except (RuntimeError, urllib.error.URLError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+    if o1 != "MISS" or o2 != "HIT-L2" or o3 not in ("HIT-L2", "HIT-L3"):
+        print(f"unexpected outcomes: {o1}, {o2}, {o3}", file=sys.stderr)
+        return 1
+    if first != again:
+        print("the cached answer differs from the stored one", file=sys.stderr)
+        return 1
+    print("ok: MISS -> model -> store -> hits")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,573 @@
+//! L3, the semantic layer, against the real binary with real embeddings
+//! (the bundled model): paraphrases hit, unrelated and guarded near-misses
+//! do not, scopes stay apart, the index survives restarts and rebuilds, and
+//! the OpenAI-compatible embedder works against a server on loopback.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{command, f, run_to_exit, u, Server};
+use serde_json::{json, Value};
+
+const PARAPHRASE_A: &str = "How do I reset my password?";
+const PARAPHRASE_B: &str = "How can I reset my password?";
+
+fn store(s: &Server, input: &str, extra: Value) -> Value {
+    let mut body = json!({
+        "input_text": input,
+        "response_data": {"answer": format!("answer to {input}")},
+        "task_type": "qa",
+        "store_in_l1": false,
+    });
+    merge(&mut body, extra);
+    s.store(&body).ok().clone()
+}
+
+fn lookup(s: &Server, input: &str, extra: Value) -> Value {
+    let mut body = json!({"input_text": input, "task_type": "qa", "use_l1": false});
+    merge(&mut body, extra);
+    s.lookup(&body).ok().clone()
+}
+
+fn merge(body: &mut Value, extra: Value) {
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            body[k] = v;
+        }
+    }
+}
+
+fn l3_stats(s: &Server) -> Value {
+    s.layer_stats("L3").ok().clone()
+}
+
+#[test]
+fn a_paraphrase_hits_l3_and_an_unrelated_question_misses() {
+    let s = Server::start();
+    let stored = store(&s, PARAPHRASE_A, json!({}));
+    assert_eq!(
+        stored["layers_stored"],
+        json!(["L2_REDIS_EXACT", "L3_SEMANTIC_RAG"])
+    );
+
+    let r = s.lookup(&json!({"input_text": PARAPHRASE_B, "task_type": "qa", "use_l1": false}));
+    let body = r.ok();
+    assert_eq!(body["hit"], true, "{body}");
+    assert_eq!(body["layer"], "L3_SEMANTIC_RAG");
+    assert_eq!(body["entry_id"], stored["entry_id"]);
+    assert_eq!(
+        body["cached_response"]["answer"],
+        format!("answer to {PARAPHRASE_A}")
+    );
+    assert_eq!(body["l2_result"]["hit"], false, "L2 is searched first");
+    let sim = f(&body["l3_result"]["similarity"]);
+    assert_eq!(f(&body["confidence"]), sim);
+    assert!(sim >= f(&body["l3_result"]["threshold"]) && sim <= 1.0);
+    assert_eq!(r.header("x-helios-cache"), Some("HIT-L3"));
+    let header_sim: f64 = r.header("x-helios-similarity").unwrap().parse().unwrap();
+    assert!((header_sim - sim).abs() < 1e-3);
+
+    let miss = lookup(&s, "What is the capital of France?", json!({}));
+    assert_eq!(miss["hit"], false);
+    assert!(f(&miss["l3_result"]["best_similarity"]) < 0.6);
+
+    let stats = l3_stats(&s);
+    assert_eq!(u(&stats["hits"]), 1);
+    assert_eq!(u(&stats["lookups"]), 2);
+    assert_eq!(u(&stats["entries"]), 1);
+    assert_eq!(u(&stats["details"]["indexed_vectors"]), 1);
+    let m = s.metrics();
+    assert!((f(&m["l3_hit_rate"]) - 0.5).abs() < 1e-9);
+    assert!(
+        (f(&stats["average_hit_similarity"]) - sim).abs() < 1e-4,
+        "{stats}"
+    );
+}
+
+#[test]
+fn the_request_threshold_decides() {
+    let s = Server::start();
+    store(&s, PARAPHRASE_A, json!({}));
+    let strict = lookup(&s, PARAPHRASE_B, json!({"similarity_threshold": 0.999}));
+    assert_eq!(strict["hit"], false);
+    assert_eq!(f(&strict["l3_result"]["threshold"]), 0.999);
+    let loose = lookup(
+        &s,
+        "How would I change my password?",
+        json!({"similarity_threshold": 0.5}),
+    );
+    assert_eq!(loose["layer"], "L3_SEMANTIC_RAG", "{loose}");
+}
+
+#[test]
+fn scopes_never_match_each_other() {
+    let s = Server::start();
+    store(
+        &s,
+        PARAPHRASE_A,
+        json!({"namespace": "team-a", "system_prompt": "Be brief."}),
+    );
+    let same = json!({"namespace": "team-a", "system_prompt": "Be brief."});
+    assert_eq!(lookup(&s, PARAPHRASE_B, same)["hit"], true);
+    for other in [
+        json!({"namespace": "team-b", "system_prompt": "Be brief."}),
+        json!({"namespace": "team-a", "system_prompt": "Be verbose."}),
+        json!({"namespace": "team-a"}),
+        json!({"namespace": "team-a", "system_prompt": "Be brief.", "task_type": "chat"}),
+    ] {
+        let r = lookup(&s, PARAPHRASE_B, other.clone());
+        assert_eq!(r["hit"], false, "leaked into {other}: {r}");
+    }
+}
+
+#[test]
+fn the_guard_refuses_near_identical_requests_that_differ_in_meaning() {
+    let s = Server::start();
+    store(&s, "refund order 1234", json!({}));
+    store(&s, "how do I enable two-factor login", json!({}));
+    store(&s, "can I cancel my subscription", json!({}));
+    for (query, why) in [
+        ("refund order 1235", "numbers differ"),
+        ("how do I disable two-factor login", "opposite words"),
+        ("can't I cancel my subscription", "negation differs"),
+    ] {
+        let r = lookup(&s, query, json!({}));
+        assert_eq!(r["hit"], false, "{query}: {r}");
+        assert_eq!(r["l3_result"]["guard_veto"], why, "{query}: {r}");
+        assert!(f(&r["l3_result"]["best_similarity"]) >= f(&r["l3_result"]["threshold"]));
+    }
+    assert_eq!(u(&l3_stats(&s)["details"]["guard_vetoes"]), 3);
+    // Same numbers, reworded: still a hit.
+    assert_eq!(
+        lookup(&s, "refund for order 1234", json!({}))["layer"],
+        "L3_SEMANTIC_RAG"
+    );
+}
+
+#[test]
+fn without_the_guard_the_near_miss_would_be_served() {
+    let s = Server::builder().args(["--l3-guard", "off"]).start();
+    store(&s, "refund order 1234", json!({}));
+    let r = lookup(&s, "refund order 1235", json!({}));
+    assert_eq!(
+        r["layer"], "L3_SEMANTIC_RAG",
+        "the guard is what blocks it: {r}"
+    );
+}
+
+#[test]
+fn text_the_model_cannot_represent_gets_no_l3_answer() {
+    let s = Server::start();
+    let korean = "비밀번호를 어떻게 재설정하나요?";
+    let stored = store(&s, korean, json!({}));
+    assert_eq!(stored["layers_stored"], json!(["L2_REDIS_EXACT"]));
+    assert!(stored["skipped"]["L3_SEMANTIC_RAG"]
+        .as_str()
+        .unwrap()
+        .contains("cannot represent"));
+    let r = lookup(&s, "비밀번호를 어떻게 바꾸나요?", json!({}));
+    assert_eq!(r["hit"], false);
+    assert!(r["l3_result"]["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("cannot represent"));
+    // L2 still serves the exact text.
+    assert_eq!(lookup(&s, korean, json!({}))["layer"], "L2_REDIS_EXACT");
+    assert_eq!(u(&l3_stats(&s)["details"]["unrepresentable_inputs"]), 2);
+}
+
+#[test]
+fn expired_l3_entries_are_never_served_and_are_swept() {
+    let s = Server::builder()
+        .args(["--sweep-interval-ms", "200"])
+        .start();
+    store(&s, PARAPHRASE_A, json!({"ttl_seconds": 1}));
+    assert_eq!(lookup(&s, PARAPHRASE_B, json!({}))["hit"], true);
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(lookup(&s, PARAPHRASE_B, json!({}))["hit"], false);
+    common::eventually(
+        Duration::from_secs(10),
+        "the sweeper removes the L3 entry",
+        || {
+            let st = l3_stats(&s);
+            (u(&st["entries"]) == 0
+                && u(&st["details"]["indexed_vectors"]) == 0
+                && u(&st["expirations"]) == 1)
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn invalidation_and_eviction_remove_vectors_too() {
+    let s = Server::builder().args(["--l3-max-entries", "2"]).start();
+    store(&s, "first question about apples", json!({}));
+    store(&s, "second question about pears", json!({}));
+    store(&s, PARAPHRASE_A, json!({}));
+    let st = l3_stats(&s);
+    assert_eq!(u(&st["entries"]), 2);
+    assert_eq!(u(&st["evictions"]), 1);
+    assert_eq!(u(&st["details"]["indexed_vectors"]), 2);
+
+    let inv = s.invalidate(&json!({"layer": "L3"})).ok().clone();
+    assert_eq!(u(&inv["invalidated"]["L3_SEMANTIC_RAG"]), 2);
+    assert_eq!(lookup(&s, PARAPHRASE_B, json!({}))["hit"], false);
+    assert_eq!(u(&l3_stats(&s)["details"]["indexed_vectors"]), 0);
+    // L2 was not touched.
+    assert_eq!(
+        lookup(&s, PARAPHRASE_A, json!({}))["layer"],
+        "L2_REDIS_EXACT"
+    );
+}
+
+/// Distinct, embeddable sentences without digits (the guard compares numbers).
+fn sentence(i: usize) -> String {
+    const A: [&str; 12] = [
+        "apples", "rivers", "engines", "gardens", "violins", "comets", "bridges", "lanterns",
+        "glaciers", "markets", "puzzles", "harbors",
+    ];
+    const B: [&str; 12] = [
+        "painted",
+        "measured",
+        "repaired",
+        "studied",
+        "described",
+        "compared",
+        "cleaned",
+        "counted",
+        "designed",
+        "protected",
+        "ordered",
+        "tested",
+    ];
+    const C: [&str; 16] = [
+        "quickly",
+        "slowly",
+        "carefully",
+        "rarely",
+        "boldly",
+        "quietly",
+        "gently",
+        "loudly",
+        "warmly",
+        "coldly",
+        "freely",
+        "neatly",
+        "wisely",
+        "badly",
+        "kindly",
+        "firmly",
+    ];
+    format!(
+        "why are the {} {} so {} near the {}",
+        A[i % 12],
+        B[(i / 12) % 12],
+        C[(i / 144) % 16],
+        A[(i / 2304 + 3) % 12]
+    )
+}
+
+fn snapshot(s: &Server, n: usize) -> Vec<(Value, Value)> {
+    (0..n)
+        .step_by(97)
+        .map(|i| {
+            let r = lookup(&s, &sentence(i), json!({"use_l2": false}));
+            (r["entry_id"].clone(), r["layer"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn restart_loads_the_saved_index_and_a_rebuilt_index_answers_the_same() {
+    let mut s = Server::start();
+    let n = 2300; // past the flat-partition limit, so the scope becomes an HNSW graph
+    let c = s.client();
+    std::thread::scope(|t| {
+        for w in 0..4 {
+            t.spawn(move || {
+                for i in (w..n).step_by(4) {
+                    let body = json!({"input_text": sentence(i), "response_data": i, "task_type": "qa", "store_in_l1": false});
+                    c.store(&body).ok();
+                }
+            });
+        }
+    });
+    assert_eq!(u(&l3_stats(&s)["details"]["index_graphs"]), 1);
+    let before = snapshot(&s, n);
+    assert!(before.iter().all(|(_, layer)| layer == "L3_SEMANTIC_RAG"));
+
+    assert!(s.stop().success());
+    assert!(s.data_dir().join("l3-index/manifest.json").exists());
+    s.restart();
+    assert!(
+        !s.log().contains("rebuilding"),
+        "the saved graph is loaded: {}",
+        s.log()
+    );
+    assert_eq!(snapshot(&s, n), before);
+
+    // A crash after more writes: the saved graph no longer matches sled.
+    store(&s, PARAPHRASE_A, json!({}));
+    std::thread::sleep(Duration::from_millis(700)); // past the flush interval
+    s.kill9();
+    s.restart();
+    assert!(s.log().contains("rebuilding"), "{}", s.log());
+    assert_eq!(snapshot(&s, n), before);
+    assert_eq!(
+        lookup(&s, PARAPHRASE_B, json!({}))["layer"],
+        "L3_SEMANTIC_RAG"
+    );
+    assert_eq!(
+        u(&l3_stats(&s)["details"]["indexed_vectors"]) as usize,
+        n + 1
+    );
+}
+
+#[test]
+fn bad_embedding_configuration_fails_clearly_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for (args, expect) in [
+        (vec!["--embedding-model", "/no/such/dir"], "embedding model"),
+        (
+            vec!["--embedding-model", "no-such-org/no-such-model"],
+            "cannot download",
+        ),
+        (
+            vec!["--embedding-url", "http://127.0.0.1:1/v1"],
+            "embedding endpoint",
+        ),
+        (vec!["--l3-guard", "colours"], "unknown guard check"),
+        (vec!["--l3-threshold", "1.5"], "l3_threshold"),
+    ] {
+        let mut cmd = command();
+        cmd.args(["--bind", "127.0.0.1:0", "--data-dir", data])
+            .args(&args);
+        let (status, log) = run_to_exit(cmd, Duration::from_secs(60));
+        assert!(!status.success(), "{args:?} started");
+        assert!(log.contains(expect), "{args:?}: {log}");
+    }
+}
+
+/// A model2vec directory with a made-up embedding table over the bundled
+/// tokenizer: a second, different embedder.
+fn write_model_dir(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/embedder/minilm-l6-static/tokenizer.json"
+        ),
+        dir.join("tokenizer.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        r#"{"model_type": "model2vec", "normalize": true}"#,
+    )
+    .unwrap();
+    let (rows, dims) = (30522usize, 8usize);
+    let mut data = Vec::with_capacity(rows * dims * 4);
+    for r in 0..rows {
+        for d in 0..dims {
+            let x = ((r * 31 + d * 17) % 13) as f32 - 6.0;
+            data.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    let header = format!(
+        r#"{{"embeddings":{{"dtype":"F32","shape":[{rows},{dims}],"data_offsets":[0,{}]}}}}"#,
+        data.len()
+    );
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(header.as_bytes());
+    file.extend_from_slice(&data);
+    std::fs::write(dir.join("model.safetensors"), file).unwrap();
+}
+
+#[test]
+fn vectors_of_another_embedder_are_never_compared() {
+    let mut s = Server::start();
+    store(&s, PARAPHRASE_A, json!({}));
+    s.stop();
+    let model = s.root().join("other-model");
+    write_model_dir(&model);
+    let mut other = Server::builder()
+        .args(["--embedding-model", model.to_str().unwrap()])
+        .start();
+    other.stop();
+    // The first server's data, opened with the other embedder.
+    std::fs::remove_dir_all(other.data_dir()).unwrap();
+    copy_dir(&s.data_dir(), &other.data_dir());
+    other.restart();
+    let st = other.layer_stats("L3").ok().clone();
+    assert!(st["details"]["embedder"]
+        .as_str()
+        .unwrap()
+        .starts_with("static:other-model:"));
+    assert!(st["details"]["embedder"].as_str().unwrap().ends_with("/8"));
+    assert_eq!(u(&st["details"]["foreign_embedder_entries"]), 1);
+    assert_eq!(u(&st["details"]["indexed_vectors"]), 0);
+    let r = other.lookup(&json!({"input_text": PARAPHRASE_B, "task_type": "qa", "use_l1": false}));
+    assert_eq!(r.ok()["hit"], false);
+    // The new embedder's own entries do match.
+    store(&other, "reset password how do I", json!({}));
+    let r = lookup(
+        &other,
+        "how do I reset password",
+        json!({"similarity_threshold": 0.99}),
+    );
+    assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{r}");
+    other.stop();
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A tiny OpenAI-compatible embeddings server on loopback: a bag-of-words
+/// hash embedding, or HTTP 500 while `fail` is set.
+fn fake_embedding_server(fail: Arc<AtomicBool>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let fail = fail.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut len = 0usize;
+                let mut auth = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("authorization:") {
+                        auth = line.trim().to_string();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                let req: Value = serde_json::from_slice(&body).unwrap();
+                let (status, answer) = if fail.load(Ordering::SeqCst) {
+                    (500, json!({"error": {"message": "model overloaded"}}))
+                } else if auth.to_ascii_lowercase() != "authorization: bearer sekrit" {
+                    (401, json!({"error": {"message": "bad key"}}))
+                } else {
+                    let text = req["input"][0].as_str().unwrap().to_lowercase();
+                    let mut v = vec![0f64; 16];
+                    for w in text
+                        .split(|c: char| !c.is_alphanumeric())
+                        .filter(|w| !w.is_empty())
+                    {
+                        let h = w
+                            .bytes()
+                            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+                        v[(h % 16) as usize] += 1.0;
+                    }
+                    (
+                        200,
+                        json!({"data": [{"embedding": v, "index": 0}], "model": req["model"]}),
+                    )
+                };
+                let text = answer.to_string();
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            });
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+#[test]
+fn the_openai_compatible_embedder_works_and_its_failures_never_break_l2() {
+    let fail = Arc::new(AtomicBool::new(false));
+    let url = fake_embedding_server(fail.clone());
+    let s = Server::builder()
+        .args([
+            "--embedding-url",
+            &url,
+            "--embedding-api-model",
+            "fake-embed",
+        ])
+        .env("HELIOS_EMBEDDING_API_KEY", "sekrit")
+        .start();
+    let st = l3_stats(&s);
+    assert!(
+        st["details"]["embedder"]
+            .as_str()
+            .unwrap()
+            .starts_with("openai:fake-embed@"),
+        "{st}"
+    );
+    assert_eq!(u(&st["details"]["dimensions"]), 16);
+
+    store(&s, "reset my password how do I", json!({}));
+    let r = lookup(&s, "how do I reset my password", json!({}));
+    assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{r}");
+
+    fail.store(true, Ordering::SeqCst);
+    let stored = store(&s, "what is the weather", json!({}));
+    assert_eq!(stored["layers_stored"], json!(["L2_REDIS_EXACT"]));
+    assert!(stored["skipped"]["L3_SEMANTIC_RAG"]
+        .as_str()
+        .unwrap()
+        .contains("500"));
+    let exact = lookup(&s, "what is the weather", json!({}));
+    assert_eq!(exact["layer"], "L2_REDIS_EXACT");
+    let para = lookup(&s, "the weather is what", json!({}));
+    assert_eq!(para["hit"], false);
+    assert!(para["l3_result"]["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("model overloaded"));
+    assert!(u(&l3_stats(&s)["details"]["embedding_errors"]) >= 2);
+
+    fail.store(false, Ordering::SeqCst);
+    assert_eq!(
+        lookup(&s, "how do I reset my password", json!({}))["layer"],
+        "L3_SEMANTIC_RAG"
+    );
+}
+
+#[test]
+fn a_wrong_api_key_fails_at_start_with_the_providers_message() {
+    let url = fake_embedding_server(Arc::new(AtomicBool::new(false)));
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command();
+    cmd.args([
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().join("d").to_str().unwrap(),
+    ])
+    .args(["--embedding-url", &url])
+    .env("HELIOS_EMBEDDING_API_KEY", "wrong");
+    let (status, log) = run_to_exit(cmd, Duration::from_secs(60));
+    assert!(!status.success());
+    assert!(log.contains("401") && log.contains("bad key"), "{log}");
+}
