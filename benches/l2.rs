@@ -16,7 +16,8 @@
 //! distribution (p50/p90/p99/p99.9 over 200k timed calls; each sample
 //! includes ~20-40 ns of `Instant::now` overhead).
 //!
-//! Sizes: `HELIOS_BENCH_L2_SIZES=10000,1000000` (the default).
+//! Sizes: `HELIOS_BENCH_L2_SIZES=10000,1000000` (the default);
+//! `HELIOS_BENCH_L2_ONLY=layer|manager` runs one of the two.
 //! Run: `cargo bench --bench l2 -- --warm-up-time 1 --measurement-time 3`.
 
 use std::hint::black_box;
@@ -258,9 +259,14 @@ fn main() {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
+    let only = std::env::var("HELIOS_BENCH_L2_ONLY").unwrap_or_default();
     for n in sizes() {
-        bench_layer(&mut c, n);
-        bench_manager(&mut c, n);
+        if only != "manager" {
+            bench_layer(&mut c, n);
+        }
+        if only != "layer" {
+            bench_manager(&mut c, n);
+        }
     }
     c.final_summary();
 }

@@ -159,10 +159,75 @@ fn main() {
     }
     let n = queries.len();
     let missed = n - same - tied;
+    if std::env::args().any(|a| a == "--sweep") {
+        sweep(&vectors, &queries, &exact, threads);
+    }
     println!(
         "recall@1: {:.4} ({same} same key + {tied} equal-similarity ties of {n}; {missed} missed, mean similarity lost on a miss {:.4}); exact search took {:.1} ms/query",
         (same + tied) as f64 / n as f64,
         if missed > 0 { sim_loss / missed as f64 } else { 0.0 },
         exact_s * 1e3 * threads as f64 / n as f64
     );
+}
+
+/// Builds a raw usearch graph with the options `VectorIndex` uses (cosine,
+/// f32, connectivity 16, expansion_add 128; inserted from `threads` threads)
+/// and measures recall@1 and latency for several `expansion_search` values.
+fn sweep(vectors: &[Vec<f32>], queries: &[Vec<f32>], exact: &[(usize, f32)], threads: usize) {
+    use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+    let opts = IndexOptions {
+        dimensions: vectors[0].len(),
+        metric: MetricKind::Cos,
+        quantization: ScalarKind::F32,
+        connectivity: 16,
+        expansion_add: 128,
+        expansion_search: 128,
+        multi: false,
+    };
+    let index = Index::new(&opts).unwrap();
+    index
+        .reserve_capacity_and_threads(vectors.len(), threads)
+        .unwrap();
+    println!(
+        "sweep: raw usearch index, hardware acceleration: {:?}",
+        index.hardware_acceleration()
+    );
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let index = &index;
+            s.spawn(move || {
+                for k in (t..vectors.len()).step_by(threads) {
+                    index.add(k as u64, &vectors[k]).unwrap();
+                }
+            });
+        }
+    });
+    println!(
+        "sweep: built in {:.1} s with {threads} threads; memory_usage {:.0} MiB",
+        t.elapsed().as_secs_f64(),
+        index.memory_usage() as f64 / 1048576.0
+    );
+    for ef in [64, 128, 256, 512] {
+        index.change_expansion_search(ef);
+        let mut ns = Vec::new();
+        let mut ok = 0;
+        for (q, (want, want_sim)) in queries.iter().zip(exact) {
+            let t = Instant::now();
+            let m = index.search(q, 4).unwrap();
+            ns.push(t.elapsed().as_nanos() as u64);
+            match (m.keys.first(), m.distances.first()) {
+                (Some(k), _) if *k as usize == *want => ok += 1,
+                (Some(_), Some(d)) if 1.0 - d >= want_sim - 1e-5 => ok += 1,
+                _ => {}
+            }
+        }
+        ns.sort_unstable();
+        println!(
+            "sweep: expansion_search {ef:>3}: recall@1 {:.4}, search p50 {:.1} µs, p99 {:.1} µs",
+            ok as f64 / queries.len() as f64,
+            corpus::quantile_us(&ns, 0.5),
+            corpus::quantile_us(&ns, 0.99)
+        );
+    }
 }

@@ -221,9 +221,44 @@ pub fn check_response(r: &RawValue, max_bytes: usize) -> Result<(), CacheError> 
     Ok(())
 }
 
+/// The deepest nesting of arrays and objects in a JSON text (strings are
+/// skipped), found without parsing, so a hostile body is refused cheaply.
+pub fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_depth_counts_nesting_outside_strings() {
+        assert_eq!(json_depth(br#"{"a": 1}"#), 1);
+        assert_eq!(json_depth(br#"{"a": [[{"b": 2}]]}"#), 4);
+        assert_eq!(json_depth(br#"{"a": "[[[[\"{{"}"#), 1);
+        assert_eq!(json_depth(b"12"), 0);
+    }
 
     #[test]
     fn names_are_checked() {

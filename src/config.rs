@@ -112,6 +112,28 @@ pub struct Options {
     #[arg(long, env = "HELIOS_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
 
+    /// Require `Authorization: Bearer <key>` on every endpoint except health.
+    /// Prefer the environment variable, which `ps` does not show.
+    #[arg(long, env = "HELIOS_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Longest accepted `input_text`, in bytes. [default: 1048576]
+    #[arg(long, env = "HELIOS_MAX_INPUT_BYTES")]
+    pub max_input_bytes: Option<usize>,
+
+    /// Largest accepted `response_data` (as JSON text), in bytes. [default: 4194304]
+    #[arg(long, env = "HELIOS_MAX_RESPONSE_BYTES")]
+    pub max_response_bytes: Option<usize>,
+
+    /// Deepest accepted JSON nesting in a request body. [default: 64]
+    #[arg(long, env = "HELIOS_MAX_JSON_DEPTH")]
+    pub max_json_depth: Option<usize>,
+
+    /// Time a client gets to send a whole request (headers and body), in
+    /// milliseconds; slower requests get 408 and free their worker. [default: 10000]
+    #[arg(long, env = "HELIOS_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+
     /// Default time-to-live of an L3 entry, in seconds. [default: 86400]
     #[arg(long, env = "HELIOS_L3_TTL_SECONDS")]
     pub l3_ttl_seconds: Option<u64>,
@@ -182,6 +204,17 @@ pub struct Settings {
     pub prices: PriceTable,
     pub l3: L3Options,
     pub embedding: EmbeddingOptions,
+    pub limits: Limits,
+    pub api_key: Option<String>,
+}
+
+/// Limits on what one request may carry.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_input_bytes: usize,
+    pub max_response_bytes: usize,
+    pub max_json_depth: usize,
+    pub request_timeout_ms: u64,
 }
 
 /// L3 limits; the threshold is settled once the embedder is known.
@@ -263,6 +296,11 @@ impl Options {
             l1_max_bytes,
             log_format,
             default_model,
+            api_key,
+            max_input_bytes,
+            max_response_bytes,
+            max_json_depth,
+            request_timeout_ms,
             l3_ttl_seconds,
             l3_max_ttl_seconds,
             l3_max_entries,
@@ -323,7 +361,15 @@ impl Options {
                 .unwrap_or_else(|| "text-embedding-3-small".into()),
             timeout_ms: self.embedding_timeout_ms.unwrap_or(5000),
         };
+        let limits = Limits {
+            max_input_bytes: self.max_input_bytes.unwrap_or(1 << 20),
+            max_response_bytes: self.max_response_bytes.unwrap_or(4 << 20),
+            max_json_depth: self.max_json_depth.unwrap_or(64),
+            request_timeout_ms: self.request_timeout_ms.unwrap_or(10_000),
+        };
         let settings = Settings {
+            limits,
+            api_key: self.api_key.filter(|k| !k.is_empty()),
             l3,
             embedding,
             l1,
@@ -377,6 +423,16 @@ impl Settings {
         }
         if self.l3.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
             return bad("l3_threshold must be between 0 and 1");
+        }
+        if self.limits.max_input_bytes == 0
+            || self.limits.max_response_bytes == 0
+            || !(2..=128).contains(&self.limits.max_json_depth)
+            || self.limits.request_timeout_ms == 0
+        {
+            return bad("max_input_bytes and max_response_bytes must be positive, max_json_depth 2..=128, request_timeout_ms positive");
+        }
+        if self.api_key.as_ref().is_some_and(|k| k.len() < 16) {
+            return bad("api_key must be at least 16 characters");
         }
         if self.embedding.timeout_ms == 0 {
             return bad("embedding_timeout_ms must be positive");

@@ -15,6 +15,9 @@ pub enum CacheError {
     /// The request is too large (413).
     #[error("{0}")]
     TooLarge(String),
+    /// The client was too slow to send its request (408).
+    #[error("{0}")]
+    Timeout(String),
     /// Storage or a dependency cannot take writes right now; retry later (503).
     #[error("{0}")]
     Unavailable(String),
@@ -35,6 +38,7 @@ impl CacheError {
             CacheError::Invalid { code, .. } => code,
             CacheError::NotFound(_) => "not_found",
             CacheError::TooLarge(_) => "payload_too_large",
+            CacheError::Timeout(_) => "request_timeout",
             CacheError::Unavailable(_) => "storage_unavailable",
         }
     }

@@ -26,6 +26,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/helios/cache/summary"),
     ("GET", "/api/v1/helios/cache/stats/layer/{layer}"),
     ("POST", "/api/v1/helios/cache/l1/prepare"),
+    ("POST", "/api/v1/helios/cache/admin/backup"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
@@ -54,6 +55,7 @@ impl ResponseError for ApiError {
             CacheError::Invalid { .. } => StatusCode::BAD_REQUEST,
             CacheError::NotFound(_) => StatusCode::NOT_FOUND,
             CacheError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            CacheError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             CacheError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -70,21 +72,43 @@ fn error_body(status: StatusCode, code: &str, message: &str) -> HttpResponse {
 /// Reads the whole body, refusing more than `limit` bytes, and decodes it.
 async fn read_json<T: DeserializeOwned>(
     payload: web::Payload,
-    limit: usize,
+    settings: &crate::config::Settings,
 ) -> Result<T, ApiError> {
-    let bytes = match payload.to_bytes_limited(limit).await {
-        Ok(Ok(b)) => b,
-        // The outer error is the limit; the inner one a broken stream.
+    let limit = settings.body_limit;
+    let timeout = std::time::Duration::from_millis(settings.limits.request_timeout_ms);
+    // A slow or half-sent body must not hold a worker forever.
+    let read = actix_web::rt::time::timeout(timeout, payload.to_bytes_limited(limit));
+    let bytes = match read.await {
         Err(_) => {
+            return Err(CacheError::Timeout(format!(
+                "the request body did not arrive within {} ms",
+                timeout.as_millis()
+            ))
+            .into())
+        }
+        Ok(Ok(Ok(b))) => b,
+        // The outer error is the limit; the inner one a broken stream.
+        Ok(Err(_)) => {
             return Err(CacheError::TooLarge(format!(
                 "request body is larger than the {limit}-byte limit"
             ))
             .into())
         }
-        Ok(Err(e)) => {
+        Ok(Ok(Err(e))) => {
             return Err(CacheError::invalid("bad_body", format!("cannot read body: {e}")).into())
         }
     };
+    let depth = crate::api::json_depth(&bytes);
+    if depth > settings.limits.max_json_depth {
+        return Err(CacheError::invalid(
+            "too_deep",
+            format!(
+                "JSON nesting depth {depth} exceeds the limit of {}",
+                settings.limits.max_json_depth
+            ),
+        )
+        .into());
+    }
     decode(&bytes).map_err(ApiError)
 }
 
@@ -109,7 +133,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CacheError> {
 type Mgr = web::Data<CacheManager>;
 
 async fn lookup(mgr: Mgr, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let req: LookupRequest = read_json(body, mgr.settings().body_limit).await?;
+    let req: LookupRequest = read_json(body, mgr.settings()).await?;
     let resp = mgr.lookup(&req)?;
     let outcome = match resp.layer {
         Some(LayerId::L2) if resp.hit => "HIT-L2",
@@ -135,13 +159,13 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn store(mgr: Mgr, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let req: StoreRequest = read_json(body, mgr.settings().body_limit).await?;
+    let req: StoreRequest = read_json(body, mgr.settings()).await?;
     let resp = blocking(move || mgr.store(&req)).await?;
     Ok(HttpResponse::Ok().json(resp))
 }
 
 async fn invalidate(mgr: Mgr, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let req: InvalidateRequest = read_json(body, mgr.settings().body_limit).await?;
+    let req: InvalidateRequest = read_json(body, mgr.settings()).await?;
     let resp = blocking(move || mgr.invalidate(&req)).await?;
     Ok(HttpResponse::Ok().json(resp))
 }
@@ -165,7 +189,7 @@ async fn layer_stats(mgr: Mgr, layer: web::Path<String>) -> Result<HttpResponse,
 /// `POST /l1/prepare`: the body is exactly the Messages API fields; what was
 /// decided goes in `X-Helios-L1-*` headers.
 async fn l1_prepare(mgr: Mgr, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let req: crate::prepare::PrepareRequest = read_json(body, mgr.settings().body_limit).await?;
+    let req: crate::prepare::PrepareRequest = read_json(body, mgr.settings()).await?;
     let s = mgr.settings();
     let p = crate::prepare::prepare(req, &s.prices, &s.default_model)?;
     let places: Vec<&str> = p.breakpoints.iter().map(|b| b.as_str()).collect();
@@ -175,6 +199,20 @@ async fn l1_prepare(mgr: Mgr, body: web::Payload) -> Result<HttpResponse, ApiErr
         .insert_header(("X-Helios-L1-Prefix-Tokens", p.prefix_tokens.to_string()))
         .insert_header(("X-Helios-L1-Min-Tokens", p.min_cache_tokens.to_string()))
         .json(p.body))
+}
+
+/// `POST /admin/backup` `{"to": "/absolute/dir"}`: a consistent copy of the
+/// data directory, written by this server (writes pause meanwhile).
+async fn backup(mgr: Mgr, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    let req: BackupRequest = read_json(body, mgr.settings()).await?;
+    let report = blocking(move || mgr.backup(std::path::Path::new(&req.to))).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// Body of `POST /admin/backup`.
+#[derive(serde::Deserialize)]
+pub struct BackupRequest {
+    pub to: String,
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -214,7 +252,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/health").route(web::get().to(health)))
             .service(resource("/summary").route(web::get().to(summary)))
             .service(resource("/stats/layer/{layer}").route(web::get().to(layer_stats)))
-            .service(resource("/l1/prepare").route(web::post().to(l1_prepare))),
+            .service(resource("/l1/prepare").route(web::post().to(l1_prepare)))
+            .service(resource("/admin/backup").route(web::post().to(backup))),
     )
     .default_service(web::to(not_found));
 }

@@ -6,6 +6,8 @@
 
 pub mod access_log;
 pub mod api;
+pub mod auth;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod docs;

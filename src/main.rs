@@ -33,6 +33,14 @@ enum Command {
     /// Measure L3 accuracy on labelled pairs (JSONL: a, b, label; .gz ok).
     /// Server options (e.g. --embedding-model, --l3-guard) go before `eval`.
     Eval(EvalArgs),
+    /// Write a consistent copy of the data directory to --to (absent or
+    /// empty). Works on a stopped server's directory, and on a running
+    /// server's (which writes the copy itself; writes pause meanwhile).
+    Backup {
+        /// Destination directory; start a server with `--data-dir` on it to restore.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -126,6 +134,12 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => helios_cache::server::run(settings),
         Command::Eval(args) => run_eval(settings, args),
+        Command::Backup { to } => helios_cache::backup::run(&settings, &to).map(|r| {
+            println!(
+                "backup written to {}: {} records in {} trees",
+                r.to, r.records, r.trees
+            )
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,6 +35,9 @@ pub struct CacheManager {
     l2: L2,
     l3: L3,
     metrics: Metrics,
+    /// Writers hold it shared; a backup holds it exclusively, pausing writes
+    /// (not lookups) while it copies.
+    write_gate: parking_lot::RwLock<()>,
     started: Instant,
 }
 
@@ -104,8 +107,18 @@ impl CacheManager {
             l2,
             l3,
             metrics,
+            write_gate: parking_lot::RwLock::new(()),
             started: Instant::now(),
         })
+    }
+
+    /// Records the serving address in the lock file, so that `helios-cache
+    /// backup` can find a running server.
+    pub fn announce(&self, addr: &str) {
+        let text = format!("{}\n{addr}\n", std::process::id());
+        if let Err(e) = std::fs::write(self.storage.dir.join("helios.lock"), text) {
+            tracing::warn!("cannot record the address in the lock file: {e}");
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -129,7 +142,7 @@ impl CacheManager {
     /// response hit wins and later layers are not searched.
     pub fn lookup(&self, req: &LookupRequest) -> Result<LookupResponse, CacheError> {
         let start = Instant::now();
-        api::check_input(&req.input_text, self.settings.body_limit)?;
+        api::check_input(&req.input_text, self.settings.limits.max_input_bytes)?;
         let namespace = api::check_name(
             "namespace",
             req.namespace.as_deref(),
@@ -287,8 +300,8 @@ impl CacheManager {
 
     /// Stores a response in every eligible layer it names, atomically.
     pub fn store(&self, req: &StoreRequest) -> Result<api::StoreResponse, CacheError> {
-        api::check_input(&req.input_text, self.settings.body_limit)?;
-        api::check_response(&req.response_data, self.settings.body_limit)?;
+        api::check_input(&req.input_text, self.settings.limits.max_input_bytes)?;
+        api::check_response(&req.response_data, self.settings.limits.max_response_bytes)?;
         let namespace = api::check_name(
             "namespace",
             req.namespace.as_deref(),
@@ -335,6 +348,7 @@ impl CacheManager {
         let key = scope.entry_key(&req.input_text);
         let response: RawJson = Arc::from(req.response_data.clone());
 
+        let _gate = self.write_gate.read();
         let mut skipped = serde_json::Map::new();
         // Embedding may be slow (a remote API): done before any lock.
         let l3_vector = match want_l3.then(|| self.l3.embed(&req.input_text)) {
@@ -458,6 +472,7 @@ impl CacheManager {
                 "name a layer, namespace, task_type or entry_id, or send \"all\": true to clear everything",
             ));
         }
+        let _gate = self.write_gate.read();
         let mut counts = serde_json::Map::new();
         let mut total = 0;
         for id in LayerId::ALL {
@@ -606,6 +621,7 @@ impl CacheManager {
 
     /// Removes expired entries from every layer.
     pub fn sweep(&self) {
+        let _gate = self.write_gate.read();
         let now = now_ms();
         for layer in self.layers() {
             match layer.sweep(now) {
@@ -622,6 +638,11 @@ impl CacheManager {
 
     /// Writes lazily persisted state and the counters.
     pub fn persist(&self) {
+        let _gate = self.write_gate.read();
+        self.persist_inner();
+    }
+
+    fn persist_inner(&self) {
         for layer in self.layers() {
             if let Err(e) = layer.persist() {
                 tracing::warn!("persisting {} failed: {e}", layer.id().wire_name());
@@ -634,6 +655,41 @@ impl CacheManager {
         {
             tracing::warn!("saving counters failed: {e}");
         }
+        // Only after a flush: the state file claims what sled durably holds.
+        let records: u64 = self.layers().iter().map(|l| l.size().entries).sum();
+        if self.storage.flush().is_ok() {
+            if let Err(e) = self.storage.write_state(records) {
+                tracing::warn!("writing the state file failed: {e}");
+            }
+        }
+    }
+
+    /// Writes a consistent copy of the data to `to` (absolute, absent or
+    /// empty). Writes wait while it runs; lookups go on.
+    pub fn backup(&self, to: &std::path::Path) -> Result<crate::backup::BackupReport, CacheError> {
+        crate::backup::check_target(to)
+            .map_err(|e| CacheError::invalid("invalid_backup_target", e))?;
+        let _gate = self.write_gate.write();
+        self.persist_inner();
+        let report =
+            crate::backup::copy_database(&self.storage, to).map_err(CacheError::Unavailable)?;
+        if let Err(e) = self.l3.save_index_to(&to.join("l3-index")) {
+            tracing::warn!("backup: the L3 index was not saved (a restore rebuilds it): {e}");
+        }
+        let state = crate::storage::StateFile {
+            records: report.records,
+            saved_ms: now_ms(),
+        };
+        let _ = std::fs::write(
+            to.join("helios.state"),
+            serde_json::to_vec(&state).unwrap_or_default(),
+        );
+        tracing::info!(
+            "backup of {} records written to {}",
+            report.records,
+            to.display()
+        );
+        Ok(report)
     }
 
     /// Persists everything and flushes to disk; called at shutdown.

@@ -191,6 +191,24 @@ fn layer_stats() {}
 )]
 fn l1_prepare() {}
 
+/// Writes a consistent copy of the data directory to `to` (an absolute
+/// path on the server, absent or empty). Writes pause while it runs; lookups
+/// go on. `helios-cache backup --to DIR` calls this on a running server.
+#[allow(dead_code)]
+#[utoipa::path(
+    post,
+    path = "/api/v1/helios/cache/admin/backup",
+    tag = "operations",
+    operation_id = "backup",
+    request_body(content = Object, description = "`{\"to\": \"/absolute/empty/dir\"}`"),
+    responses(
+        (status = 200, description = "`{\"to\", \"records\", \"trees\"}`", body = Object),
+        (status = 400, description = "Invalid target", body = ErrorBody),
+        (status = 503, description = "The copy failed", body = ErrorBody),
+    )
+)]
+fn backup() {}
+
 /// Metrics in the Prometheus text exposition format (for scraping).
 #[allow(dead_code)]
 #[utoipa::path(
@@ -240,6 +258,190 @@ fn docs_page() {}
 )]
 fn docs_asset() {}
 
+/// Field descriptions of the request and response schemas, as
+/// (schema, property, description). The unit test checks that every named
+/// property exists, so a renamed field cannot leave a stale description.
+const FIELD_DOCS: &[(&str, &str, &str)] = &[
+    (
+        "LookupRequest",
+        "input_text",
+        "The user input to look up (required, non-empty).",
+    ),
+    (
+        "LookupRequest",
+        "task_type",
+        "Part of the scope. Default \"general\".",
+    ),
+    (
+        "LookupRequest",
+        "system_prompt",
+        "Part of the scope (by fingerprint); L1 checks whether its prefix is warm at the provider.",
+    ),
+    (
+        "LookupRequest",
+        "model",
+        "Model for L1's limits and prices. Default: the configured model.",
+    ),
+    (
+        "LookupRequest",
+        "namespace",
+        "Tenant; part of the scope. Default \"default\".",
+    ),
+    ("LookupRequest", "use_l1", "Consult L1. Default true."),
+    (
+        "LookupRequest",
+        "use_l2",
+        "Consult L2 (exact match). Default true.",
+    ),
+    (
+        "LookupRequest",
+        "use_l3",
+        "Consult L3 (semantic match). Default true.",
+    ),
+    (
+        "LookupRequest",
+        "similarity_threshold",
+        "L3 cosine similarity needed for a hit, 0..1. Default: the configured threshold.",
+    ),
+    (
+        "StoreRequest",
+        "input_text",
+        "The user input the response answers (required, non-empty).",
+    ),
+    (
+        "StoreRequest",
+        "task_type",
+        "Part of the scope. Default \"general\".",
+    ),
+    (
+        "StoreRequest",
+        "model_used",
+        "Model that produced the response (prices savings, L1 limits).",
+    ),
+    (
+        "StoreRequest",
+        "system_prompt",
+        "Part of the scope; L1 tracks its prefix when long enough to cache.",
+    ),
+    (
+        "StoreRequest",
+        "tokens_used",
+        "Tokens of the model call, when no usage block is given.",
+    ),
+    ("StoreRequest", "store_in_l1", "Default true."),
+    ("StoreRequest", "store_in_l2", "Default true."),
+    ("StoreRequest", "store_in_l3", "Default true."),
+    (
+        "StoreRequest",
+        "namespace",
+        "Tenant; part of the scope. Default \"default\".",
+    ),
+    (
+        "StoreRequest",
+        "ttl_seconds",
+        "Per-entry TTL override, capped by the layer's maximum.",
+    ),
+    (
+        "StoreRequest",
+        "cache_ttl",
+        "L1 TTL at the provider: \"5m\" (default) or \"1h\".",
+    ),
+    (
+        "StoreRequest",
+        "system_prompt_tokens",
+        "Exact token count of the system prompt, if the caller has one.",
+    ),
+    (
+        "StoreRequest",
+        "usage",
+        "The provider's usage block; L1 uses it as ground truth.",
+    ),
+    (
+        "InvalidateRequest",
+        "layer",
+        "Only this layer (wire name or L1/L2/L3).",
+    ),
+    (
+        "InvalidateRequest",
+        "task_type",
+        "Only entries of this task type.",
+    ),
+    (
+        "InvalidateRequest",
+        "namespace",
+        "Only entries of this namespace.",
+    ),
+    ("InvalidateRequest", "entry_id", "Only this entry."),
+    (
+        "InvalidateRequest",
+        "all",
+        "Must be true to remove everything when no filter is given.",
+    ),
+    (
+        "LookupResponse",
+        "hit",
+        "Whether a stored response was found (L2 or L3). L1 never holds responses.",
+    ),
+    (
+        "LookupResponse",
+        "layer",
+        "The layer that answered, on a hit.",
+    ),
+    (
+        "LookupResponse",
+        "cached_response",
+        "The stored `response_data`, on a hit.",
+    ),
+    (
+        "LookupResponse",
+        "confidence",
+        "1.0 for L2; the cosine similarity for L3.",
+    ),
+    (
+        "LookupResponse",
+        "l1_result",
+        "L1: whether the system prompt's prefix is warm, its tokens, the predicted saving.",
+    ),
+    (
+        "LookupResponse",
+        "l2_result",
+        "L2's answer; null when not searched.",
+    ),
+    (
+        "LookupResponse",
+        "l3_result",
+        "L3's answer; null when not searched.",
+    ),
+    ("LookupResponse", "tokens_saved", "Tokens the hit saves."),
+    ("LookupResponse", "cost_saved", "Dollars the hit saves."),
+    ("StoreResponse", "layers_stored", "The layers written."),
+];
+
+/// Adds [`FIELD_DOCS`] to the schemas.
+struct FieldDocs;
+
+impl utoipa::Modify for FieldDocs {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Schema;
+        let Some(components) = doc.components.as_mut() else {
+            return;
+        };
+        for (schema, field, text) in FIELD_DOCS {
+            let Some(RefOr::T(Schema::Object(obj))) = components.schemas.get_mut(*schema) else {
+                continue;
+            };
+            match obj.properties.get_mut(*field) {
+                Some(RefOr::T(Schema::Object(p))) => p.description = Some(text.to_string()),
+                Some(RefOr::T(Schema::OneOf(p))) => p.description = Some(text.to_string()),
+                Some(RefOr::T(Schema::AllOf(p))) => p.description = Some(text.to_string()),
+                Some(RefOr::T(Schema::Array(p))) => p.description = Some(text.to_string()),
+                Some(RefOr::Ref(r)) => r.description = text.to_string(),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// The whole description.
 #[derive(OpenApi)]
 #[openapi(
@@ -259,12 +461,14 @@ L2 matches exact repeats, L3 matches paraphrases. Every error is \
         summary,
         layer_stats,
         l1_prepare,
+        backup,
         prometheus_metrics,
         openapi_json,
         docs_page,
         docs_asset
     ),
     components(schemas(ErrorBody, ErrorDetail, crate::api::Usage)),
+    modifiers(&FieldDocs),
     tags(
         (name = "cache", description = "Lookup, store, invalidate"),
         (name = "reports", description = "Metrics, health and statistics as JSON"),
@@ -318,5 +522,16 @@ mod tests {
         documented.sort();
         routes.sort();
         assert_eq!(documented, routes);
+    }
+
+    /// Every field description names a property that exists, and lands.
+    #[test]
+    fn field_docs_name_real_properties() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        for (schema, field, text) in FIELD_DOCS {
+            let prop = &doc["components"]["schemas"][schema]["properties"][field];
+            assert!(prop.is_object(), "{schema}.{field} does not exist");
+            assert_eq!(prop["description"], *text, "{schema}.{field}: {prop}");
+        }
     }
 }

@@ -68,11 +68,13 @@ pub fn run(settings: Settings) -> Result<(), String> {
 }
 
 fn serve(mgr: Arc<CacheManager>, settings: &Settings) -> Result<(), String> {
+    let announce = mgr.clone();
     let data = web::Data::from(mgr);
     let sys = actix_web::rt::System::new();
     sys.block_on(async move {
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(crate::auth::require_api_key))
                 .wrap(actix_web::middleware::from_fn(
                     crate::access_log::access_log,
                 ))
@@ -81,10 +83,20 @@ fn serve(mgr: Arc<CacheManager>, settings: &Settings) -> Result<(), String> {
         })
         .workers(settings.workers)
         .shutdown_timeout(30)
+        .client_request_timeout(std::time::Duration::from_millis(
+            settings.limits.request_timeout_ms,
+        ))
         .bind(&settings.bind)
         .map_err(|e| format!("cannot bind {}: {e}", settings.bind))?;
         for addr in server.addrs() {
+            if !addr.ip().is_loopback() && settings.api_key.is_none() {
+                tracing::warn!(
+                    "!!! listening on non-loopback address {addr} WITHOUT an API key: anyone who \
+                     can reach it can read and write the cache; set HELIOS_API_KEY !!!"
+                );
+            }
             tracing::info!("listening on http://{addr}");
+            announce.announce(&addr.to_string());
         }
         server.run().await.map_err(|e| e.to_string())
     })

@@ -78,19 +78,14 @@ impl Storage {
             Durability::Interval => Some(settings.flush_interval_ms),
             Durability::Sync => None,
         };
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("sled"))
             .cache_capacity(settings.sled_cache_bytes)
-            .flush_every_ms(flush_ms)
-            .open()
-            .map_err(|e| {
-                OpenError(format!(
-                    "cannot open the database in {}: {e}",
-                    dir.display()
-                ))
-            })?;
+            .flush_every_ms(flush_ms);
+        let db = open_guarded(&dir, config)?;
         let entries = db.open_tree("entries").map_err(open_err)?;
         let meta = db.open_tree("meta").map_err(open_err)?;
+        check_not_silently_empty(&dir, &meta, &entries)?;
         check_format(&meta)?;
         Ok(Storage {
             db,
@@ -117,10 +112,85 @@ impl Storage {
         Ok(())
     }
 
+    /// Records what the database holds, beside it (see [`StateFile`]).
+    pub fn write_state(&self, records: u64) -> std::io::Result<()> {
+        let state = StateFile {
+            records,
+            saved_ms: crate::clock::now_ms(),
+        };
+        let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(&state)?)?;
+        std::fs::rename(tmp, self.dir.join(STATE_FILE))
+    }
+
     /// Bytes the database takes on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+const TORN_ADVICE: &str = "if this directory was copied from a running server it is a torn copy: \
+restore a backup made with `helios-cache backup`, or move the directory away to start empty";
+
+/// Opens sled without letting a damaged directory panic the process: sled
+/// 0.34 was seen to panic on some torn copies.
+fn open_guarded(dir: &Path, config: sled::Config) -> Result<sled::Db, OpenError> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()));
+    std::panic::set_hook(hook);
+    match result {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(OpenError(format!(
+            "cannot open the database in {}: {e}; {TORN_ADVICE}",
+            dir.display()
+        ))),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(OpenError(format!(
+                "the database in {} is damaged (opening it failed: {why}); {TORN_ADVICE}",
+                dir.display()
+            )))
+        }
+    }
+}
+
+/// What the directory held at the last flush, kept outside sled so that a
+/// database that opens "fine" but empty (seen on torn copies) is noticed.
+#[derive(serde::Serialize, serde::Deserialize, Default, Debug)]
+pub struct StateFile {
+    pub records: u64,
+    pub saved_ms: u64,
+}
+
+const STATE_FILE: &str = "helios.state";
+
+fn check_not_silently_empty(
+    dir: &Path,
+    meta: &sled::Tree,
+    entries: &sled::Tree,
+) -> Result<(), OpenError> {
+    let Ok(text) = std::fs::read_to_string(dir.join(STATE_FILE)) else {
+        return Ok(());
+    };
+    let state: StateFile = serde_json::from_str(&text).unwrap_or_default();
+    let empty = entries.first().map_err(open_err)?.is_none();
+    let formatted = meta.contains_key("format").map_err(open_err)?;
+    if state.records > 0 && (empty || !formatted) {
+        return Err(OpenError(format!(
+            "the database in {} is empty, but at its last flush it held {} records: \
+             data is missing; {TORN_ADVICE}. To start anyway with what the database holds, \
+             delete {}",
+            dir.display(),
+            state.records,
+            dir.join(STATE_FILE).display()
+        )));
+    }
+    Ok(())
 }
 
 fn open_err(e: sled::Error) -> OpenError {

@@ -276,7 +276,7 @@ fn snapshot(s: &Server, n: usize) -> Vec<(Value, Value)> {
     (0..n)
         .step_by(97)
         .map(|i| {
-            let r = lookup(&s, &sentence(i), json!({"use_l2": false}));
+            let r = lookup(s, &sentence(i), json!({"use_l2": false}));
             (r["entry_id"].clone(), r["layer"].clone())
         })
         .collect()
@@ -472,7 +472,7 @@ fn fake_embedding_server(fail: Arc<AtomicBool>) -> String {
                 let req: Value = serde_json::from_slice(&body).unwrap();
                 let (status, answer) = if fail.load(Ordering::SeqCst) {
                     (500, json!({"error": {"message": "model overloaded"}}))
-                } else if auth.to_ascii_lowercase() != "authorization: bearer sekrit" {
+                } else if !auth.eq_ignore_ascii_case("authorization: bearer sekrit") {
                     (401, json!({"error": {"message": "bad key"}}))
                 } else {
                     let text = req["input"][0].as_str().unwrap().to_lowercase();

@@ -523,3 +523,45 @@ fn python_client_example_runs() {
     assert!(u(&m["total_stores"]) >= 1);
     assert!(u(&m["total_hits"]) >= 2);
 }
+
+// -------------------------------------------------------------- dashboard
+
+/// Every metric the Grafana dashboard queries is one the server exports.
+#[test]
+fn grafana_dashboard_uses_exported_metrics() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/helios-cache.json");
+    let dash: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+        .expect("the dashboard is JSON");
+    let server = Server::start();
+    let text = String::from_utf8(server.get("/metrics").raw).unwrap();
+    let families: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut exprs = Vec::new();
+    for panel in dash["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            exprs.push(t["expr"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let mut used = 0;
+    for e in &exprs {
+        for word in e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if !(word.starts_with("helios_cache_") || word.starts_with("process_")) {
+                continue;
+            }
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| word.strip_suffix(s).filter(|b| families.contains(b)))
+                .unwrap_or(word);
+            assert!(
+                families.contains(base),
+                "the dashboard queries {word}, which is not exported"
+            );
+            used += 1;
+        }
+    }
+    assert!(used >= exprs.len());
+}

@@ -420,7 +420,12 @@ impl L3 {
 
     /// Saves the HNSW graphs and the manifest naming their key sets.
     pub fn save_index(&self) -> Result<(), String> {
-        let saved = self.index.save_graphs(&self.index_dir)?;
+        self.save_index_to(&self.index_dir)
+    }
+
+    /// Saves the graphs and manifest into `dir` (a backup's index).
+    pub fn save_index_to(&self, dir: &Path) -> Result<(), String> {
+        let saved = self.index.save_graphs(dir)?;
         let keymap = self.keymap.read();
         let mut keysets: HashMap<u64, u64> = HashMap::new();
         for (vk, (_, scope)) in keymap.iter() {
@@ -438,8 +443,8 @@ impl L3 {
             .collect();
         let keep: std::collections::HashSet<&str> =
             graphs.iter().map(|g| g.file.as_str()).collect();
-        if let Ok(dir) = std::fs::read_dir(&self.index_dir) {
-            for f in dir.flatten() {
+        if let Ok(files) = std::fs::read_dir(dir) {
+            for f in files.flatten() {
                 let name = f.file_name().to_string_lossy().into_owned();
                 if name.ends_with(".usearch") && !keep.contains(name.as_str()) {
                     let _ = std::fs::remove_file(f.path());
@@ -450,10 +455,10 @@ impl L3 {
             embedder: self.embedder.id().to_string(),
             graphs,
         };
-        let tmp = self.index_dir.join("manifest.json.tmp");
+        let tmp = dir.join("manifest.json.tmp");
         let text = serde_json::to_string(&manifest).map_err(|e| e.to_string())?;
         std::fs::write(&tmp, text)
-            .and_then(|_| std::fs::rename(&tmp, self.index_dir.join("manifest.json")))
+            .and_then(|_| std::fs::rename(&tmp, dir.join("manifest.json")))
             .map_err(|e| format!("writing the index manifest: {e}"))
     }
 }
