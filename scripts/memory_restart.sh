@@ -22,7 +22,7 @@ wait_health 30 >/dev/null
 echo "idle server RSS: $(rss_mib "$SERVER_PID") MiB"
 
 t0=$(date +%s)
-FILL_PER_THREAD=$PER_THREAD wrk -t$THREADS -c"$CONNS" -d"${MAXS}s" -s "$LUA/fill_l2.lua" "$BASE" >"$WORK/fill.txt" &
+FILL_PER_THREAD=$PER_THREAD wrk -t$THREADS -c"$CONNS" -d"${MAXS}s" --timeout 30s -s "$LUA/fill_l2.lua" "$BASE" >"$WORK/fill.txt" &
 WRK_PID=$!
 prev=-1; still=0
 while :; do
