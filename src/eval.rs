@@ -157,6 +157,21 @@ fn lookup_req(text: &str, threshold: f64) -> Result<LookupRequest, String> {
     serde_json::from_value(body).map_err(|e| e.to_string())
 }
 
+/// Outcome counts of a replay. Positives: the hit is `b`'s own `a`
+/// (correct), another entry (wrong), or nothing (miss). Negatives: a hit on
+/// the pair's own `a` is a false hit; a hit on another entry cannot be judged
+/// from the labels.
+#[derive(Default)]
+struct ReplayCounts {
+    correct: u64,
+    wrong: u64,
+    miss: u64,
+    false_hit: u64,
+    correct_miss: u64,
+    unjudged: u64,
+    exact_repeats: u64,
+}
+
 /// Cache replay through a real cache: store every `a`, look up every `b`.
 pub fn replay(
     settings: &Settings,
@@ -180,8 +195,9 @@ pub fn replay(
             mgr.store(&store_req(&p.a, i)?).map_err(|e| e.to_string())?;
         }
     }
-    let (mut correct, mut wrong, mut miss, mut false_hit, mut correct_miss) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let text_of: std::collections::HashMap<usize, &str> =
+        first_id.iter().map(|(t, id)| (*id, *t)).collect();
+    let mut c = ReplayCounts::default();
     for p in pairs {
         let expected = first_id[p.a.as_str()];
         let r = mgr
@@ -191,21 +207,29 @@ pub fn replay(
             .cached_response
             .as_ref()
             .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
-            .and_then(|v| v["a"].as_u64());
+            .and_then(|v| v["a"].as_u64())
+            .map(|id| id as usize);
+        // A hit on an entry stored for exactly this text is an exact repeat
+        // (the `b` of one pair is the `a` of another): right by definition.
+        let exact = got.is_some_and(|id| id != expected && text_of.get(&id) == Some(&p.b.as_str()));
         match (p.label == 1, got) {
-            (true, Some(id)) if id as usize == expected => correct += 1,
-            (true, Some(_)) => wrong += 1,
-            (true, None) => miss += 1,
-            (false, Some(_)) => false_hit += 1,
-            (false, None) => correct_miss += 1,
+            (_, Some(_)) if exact => c.exact_repeats += 1,
+            (true, Some(id)) if id == expected => c.correct += 1,
+            (true, Some(_)) => c.wrong += 1,
+            (true, None) => c.miss += 1,
+            (false, Some(id)) if id == expected => c.false_hit += 1,
+            (false, Some(_)) => c.unjudged += 1,
+            (false, None) => c.correct_miss += 1,
         }
     }
     mgr.shutdown().map_err(|e| e.to_string())?;
     Ok(json!({
         "threshold": threshold,
         "stored": first_id.len(),
-        "positives": {"correct_hits": correct, "wrong_hits": wrong, "misses": miss},
-        "negatives": {"false_hits": false_hit, "correct_misses": correct_miss},
+        "positives": {"correct_hits": c.correct, "wrong_hits": c.wrong, "misses": c.miss},
+        "negatives": {"false_hits": c.false_hit, "correct_misses": c.correct_miss,
+                      "hits_on_other_entries_unjudged": c.unjudged},
+        "exact_repeats": c.exact_repeats,
     }))
 }
 
@@ -253,9 +277,10 @@ pub fn print_report(
     }
     if let Some(r) = replay {
         println!(
-            "replay t={}: stored {}, positives: correct {} wrong {} miss {}; negatives: false hits {} correct misses {}",
+            "replay t={}: stored {}, positives: correct {} wrong {} miss {}; negatives: false hits {} correct misses {} other-entry hits {}; exact repeats {}",
             r["threshold"], r["stored"], r["positives"]["correct_hits"], r["positives"]["wrong_hits"],
-            r["positives"]["misses"], r["negatives"]["false_hits"], r["negatives"]["correct_misses"]
+            r["positives"]["misses"], r["negatives"]["false_hits"], r["negatives"]["correct_misses"],
+            r["negatives"]["hits_on_other_entries_unjudged"], r["exact_repeats"]
         );
     }
 }

@@ -1,0 +1,102 @@
+//! Request decoding and key encoding: whatever the bytes, decoding and
+//! validation return a value or a `CacheError` (never a panic), the JSON
+//! depth pre-check agrees with a real parse, and keys round-trip.
+
+#![no_main]
+
+use helios_cache::api::{self, InvalidateRequest, LookupRequest, StoreRequest};
+use helios_cache::http::decode;
+use helios_cache::layer::LayerId;
+use helios_cache::scope::{self, Scope};
+use helios_cache::storage::keys;
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn check_scope(ns: Option<&str>, task: Option<&str>, prompt: Option<&str>, input: &str) {
+    let ns = api::check_name("namespace", ns, scope::DEFAULT_NAMESPACE);
+    let task = api::check_name("task_type", task, scope::DEFAULT_TASK_TYPE);
+    if let (Ok(ns), Ok(task)) = (ns, task) {
+        let s = Scope::new(&ns, &task, prompt);
+        let key = s.entry_key(input);
+        assert_eq!(key, Scope::new(&ns, &task, prompt).entry_key(input));
+        let id = scope::entry_id(key);
+        assert_eq!(scope::parse_entry_id(&id), Some(key));
+        let _ = s.id();
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let d = api::json_depth(data);
+    if let Ok(v) = serde_json::from_slice::<Value>(data) {
+        assert_eq!(d, depth(&v), "json_depth disagrees with the parse");
+    }
+
+    if let Ok(req) = decode::<LookupRequest>(data) {
+        let _ = api::check_input(&req.input_text, 1 << 16);
+        let _ = api::check_threshold(req.similarity_threshold);
+        check_scope(
+            req.namespace.as_deref(),
+            req.task_type.as_deref(),
+            req.system_prompt.as_deref(),
+            &req.input_text,
+        );
+    }
+    if let Ok(req) = decode::<StoreRequest>(data) {
+        let _ = api::check_input(&req.input_text, 1 << 16);
+        let _ = api::check_response(&req.response_data, 1 << 16);
+        let _ = api::check_ttl(req.ttl_seconds);
+        let _ = api::check_count("tokens_used", req.tokens_used);
+        let _ = api::check_count("system_prompt_tokens", req.system_prompt_tokens);
+        if let Some(u) = &req.usage {
+            let _ = api::check_usage(u);
+        }
+        check_scope(
+            req.namespace.as_deref(),
+            req.task_type.as_deref(),
+            req.system_prompt.as_deref(),
+            &req.input_text,
+        );
+    }
+    if let Ok(req) = decode::<InvalidateRequest>(data) {
+        if let Some(l) = &req.layer {
+            let _ = LayerId::parse(l);
+        }
+        if let Some(id) = &req.entry_id {
+            if let Some(k) = scope::parse_entry_id(id) {
+                assert_eq!(scope::entry_id(k), id.to_ascii_lowercase());
+            }
+        }
+        let _ = api::check_name("namespace", req.namespace.as_deref(), "");
+        let _ = api::check_name("task_type", req.task_type.as_deref(), "");
+    }
+
+    // Raw bytes as an entry id, and as key material.
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Some(k) = scope::parse_entry_id(s) {
+            assert_eq!(scope::entry_id(k), s.to_ascii_lowercase());
+        }
+        let mut parts = s.splitn(4, '\u{0}');
+        let (a, b, c, e) = (parts.next(), parts.next(), parts.next(), parts.next());
+        check_scope(a, b, c, e.unwrap_or(""));
+    }
+    if data.len() >= 25 {
+        let layer = data[0];
+        let key = u128::from_le_bytes(data[1..17].try_into().unwrap());
+        let exp = u64::from_le_bytes(data[17..25].try_into().unwrap());
+        assert_eq!(keys::parse_record(&keys::record(layer, key)), Some(key));
+        assert_eq!(
+            keys::parse_expiry(&keys::expiry(layer, exp, key)),
+            Some((exp, key))
+        );
+    }
+    let _ = keys::parse_expiry(data);
+    let _ = keys::parse_record(data);
+});
