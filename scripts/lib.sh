@@ -70,7 +70,8 @@ stop_server() {
 # cleanup: stops the server (if running) and removes $WORK (unless KEEP=1).
 cleanup() {
     if [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; then stop_server; fi
-    [ "${KEEP:-0}" = 1 ] && echo "kept $WORK" || rm -rf "${WORK:?}"
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "${WORK:?}"; fi
+    true
 }
 
 # wrk_summary FILE: "req/s p50 p99" from a `wrk --latency` report.

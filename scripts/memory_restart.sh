@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 N="${1:-1000000}"; CONNS="${2:-64}"; MAXS="${3:-1200}"
 THREADS=2
 PER_THREAD=$(( (N + THREADS - 1) / THREADS ))
-WORK="$(mktemp -d)"; trap 'kill "$WRK_PID" 2>/dev/null; cleanup' EXIT
+WORK="$(mktemp -d)"; trap 'kill "$WRK_PID" 2>/dev/null || true; cleanup' EXIT
 WRK_PID=0
 PORT="$(free_port)"
 # Bounds above the fill, so that no entry is evicted.

@@ -121,16 +121,8 @@ impl L2Entry {
     }
 }
 
-/// What a caller wants stored.
-pub struct L2Write<'a> {
-    pub scope: &'a Scope,
-    pub input: &'a str,
-    pub response: &'a RawJson,
-    pub model: &'a str,
-    pub tokens: u64,
-    pub cost_nano: u64,
-    pub ttl_seconds: u64,
-}
+/// What a caller wants stored in L2.
+pub type L2Write<'a> = crate::layer::EntryWrite<'a>;
 
 /// A write added to a batch but not yet applied.
 pub struct L2Staged {
@@ -305,29 +297,9 @@ impl Layer for L2 {
     }
 
     fn invalidate(&self, filter: &InvalidateFilter) -> Result<u64, CacheError> {
-        let selected: Vec<u128> = match filter.entry_key {
-            Some(key) => vec![key],
-            None => self
-                .records
-                .scan()
-                .filter(|(key, _, v)| match decode::<L2Record>(&v[8..]) {
-                    Some(rec) => filter.matches(&rec.namespace, &rec.task_type, *key),
-                    None => true,
-                })
-                .map(|(key, _, _)| key)
-                .collect(),
-        };
-        let mut removed = 0;
-        for key in selected {
-            // Same key means same scope, so the filter still holds.
-            if self
-                .records
-                .remove(key, None, |_| self.hot.invalidate(&key))?
-            {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        let names = |p: &[u8]| decode::<L2Record>(p).map(|r| (r.namespace, r.task_type));
+        self.records
+            .invalidate(filter, names, |key| self.hot.invalidate(&key))
     }
 
     fn sweep(&self, now: u64) -> Result<u64, CacheError> {

@@ -60,6 +60,18 @@ impl Serialize for LayerId {
     }
 }
 
+/// A response to store in a response layer (L2, L3), already validated.
+pub struct EntryWrite<'a> {
+    pub scope: &'a crate::scope::Scope,
+    pub input: &'a str,
+    pub response: &'a crate::l2::RawJson,
+    pub model: &'a str,
+    pub tokens: u64,
+    pub cost_nano: u64,
+    /// Already capped by the layer.
+    pub ttl_seconds: u64,
+}
+
 /// Which entries an invalidation removes. Every `Some` must match; all `None`
 /// removes everything.
 #[derive(Debug, Clone, Default)]

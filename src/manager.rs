@@ -16,9 +16,9 @@ use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::error::CacheError;
 use crate::l1::{self, L1};
-use crate::l2::{L2Write, RawJson, L2};
-use crate::l3::{L3Outcome, L3Settings, L3Write, L3};
-use crate::layer::{InvalidateFilter, Layer, LayerId};
+use crate::l2::{RawJson, L2};
+use crate::l3::{L3Outcome, L3Settings, L3};
+use crate::layer::{EntryWrite, InvalidateFilter, Layer, LayerId};
 use crate::metrics::{ratio, Metrics};
 use crate::pricing::ModelSpec;
 use crate::scope::{self, Scope};
@@ -367,34 +367,29 @@ impl CacheManager {
             let now = now_ms();
             let mut batch = sled::Batch::default();
             let staged_l1 = l1_plan.as_ref().map(|p| self.l1.stage(p, now, &mut batch));
-            let staged_l2 = want_l2.then(|| {
-                let w = L2Write {
-                    scope: &scope,
-                    input: &req.input_text,
-                    response: &response,
-                    model: &model,
-                    tokens,
-                    cost_nano,
-                    ttl_seconds: self.l2.effective_ttl(ttl),
-                };
-                self.l2.stage(&w, now, &mut batch)
-            });
-            let staged_l2 = staged_l2.transpose()?;
-            let staged_l3 = l3_vector
-                .map(|vector| {
-                    let w = L3Write {
-                        scope: &scope,
-                        input: &req.input_text,
-                        response: &response,
-                        model: &model,
-                        tokens,
-                        cost_nano,
+            let w = EntryWrite {
+                scope: &scope,
+                input: &req.input_text,
+                response: &response,
+                model: &model,
+                tokens,
+                cost_nano,
+                ttl_seconds: self.l2.effective_ttl(ttl),
+            };
+            let staged_l2 = match want_l2 {
+                true => Some(self.l2.stage(&w, now, &mut batch)?),
+                false => None,
+            };
+            let staged_l3 = match l3_vector {
+                Some(vector) => {
+                    let w = EntryWrite {
                         ttl_seconds: self.l3.effective_ttl(ttl),
-                        vector,
+                        ..w
                     };
-                    self.l3.stage(w, now, &mut batch)
-                })
-                .transpose()?;
+                    Some(self.l3.stage(&w, vector, now, &mut batch)?)
+                }
+                None => None,
+            };
             self.storage.apply(batch)?;
             if let Some(s) = staged_l1 {
                 if self.l1.commit(s, &self.metrics) {
@@ -580,14 +575,22 @@ impl CacheManager {
             };
             layers.insert(id.wire_name().into(), h);
         }
-        let storage_ok = self.storage.meta.get("format").is_ok();
+        let readable = self.storage.meta.get("format").is_ok();
+        let problem = self.storage.problem();
+        let storage_ok = readable && problem.is_none();
         json!({
             "status": if storage_ok { "healthy" } else { "degraded" },
             "uptime_seconds": self.started.elapsed().as_secs_f64(),
             "version": env!("CARGO_PKG_VERSION"),
             "layers": layers,
             "storage": {
-                "status": if storage_ok { "healthy" } else { "unavailable" },
+                "status": match (readable, &problem) {
+                    (false, _) => "unavailable",
+                    (true, Some(_)) => "degraded",
+                    (true, None) => "healthy",
+                },
+                "writable": problem.is_none(),
+                "detail": problem,
                 "engine": "sled",
                 "data_dir": self.storage.dir.display().to_string(),
                 "size_on_disk_bytes": self.storage.size_on_disk(),
@@ -639,6 +642,11 @@ impl CacheManager {
     /// Writes lazily persisted state and the counters.
     pub fn persist(&self) {
         let _gate = self.write_gate.read();
+        // While storage cannot take writes nothing more is written: piling
+        // dirty data into sled would turn a full disk into a sticky error.
+        if !self.storage.recover() || self.storage.problem().is_some() {
+            return;
+        }
         self.persist_inner();
     }
 

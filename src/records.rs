@@ -14,7 +14,7 @@ use std::sync::Arc;
 use sled::IVec;
 
 use crate::error::CacheError;
-use crate::layer::LayerSize;
+use crate::layer::{InvalidateFilter, LayerSize};
 use crate::storage::{keys, KeyLocks, Storage};
 
 /// The records of one layer.
@@ -245,6 +245,35 @@ impl Records {
         })();
         self.evicting.store(false, Relaxed);
         result.map(|_| evicted)
+    }
+
+    /// Removes the records `filter` selects; `names` reads (namespace,
+    /// task type) from a payload (`None`: unreadable, removed too).
+    pub fn invalidate(
+        &self,
+        filter: &InvalidateFilter,
+        names: impl Fn(&[u8]) -> Option<(String, String)>,
+        on_removed: impl Fn(u128),
+    ) -> Result<u64, CacheError> {
+        let selected: Vec<u128> = match filter.entry_key {
+            Some(key) => vec![key],
+            None => self
+                .scan()
+                .filter(|(key, _, v)| match names(&v[8..]) {
+                    Some((ns, task)) => filter.matches(&ns, &task, *key),
+                    None => true,
+                })
+                .map(|(key, _, _)| key)
+                .collect(),
+        };
+        let mut removed = 0;
+        for key in selected {
+            // Same key means same scope, so the filter still holds.
+            if self.remove(key, None, |_| on_removed(key))? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Every record: (key, expires_ms, payload). Used by invalidation.

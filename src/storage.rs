@@ -33,8 +33,17 @@ pub struct Storage {
     pub meta: sled::Tree,
     pub dir: PathBuf,
     durability: Durability,
+    /// The last write error sled reported, until a probe write and flush
+    /// succeed again (see [`Storage::recover`]).
+    failed: Mutex<Option<String>>,
     _lock: File,
 }
+
+/// Free space below which writes are refused before they reach sled: sled
+/// 0.34 turns any I/O error while writing its log into a sticky error that
+/// refuses every later write until the database is reopened, so a disk
+/// filling up must be noticed before sled runs into it.
+pub const MIN_FREE_BYTES: u64 = 4 << 20;
 
 /// Takes the directory's lock file, or explains who holds it.
 fn lock_dir(dir: &Path) -> Result<File, OpenError> {
@@ -93,23 +102,96 @@ impl Storage {
             meta,
             dir,
             durability: settings.durability,
+            failed: Mutex::new(None),
             _lock: lock,
         })
     }
 
-    /// Applies `batch` atomically, flushing first in `sync` mode.
+    /// Applies `batch` atomically, flushing first in `sync` mode. Refused
+    /// (503) while the storage cannot take writes.
     pub fn apply(&self, batch: sled::Batch) -> Result<(), CacheError> {
-        self.entries.apply_batch(batch)?;
+        self.writable()?;
+        self.entries.apply_batch(batch).map_err(|e| self.fail(e))?;
         if self.durability == Durability::Sync {
-            self.db.flush()?;
+            self.db.flush().map_err(|e| self.fail(e))?;
         }
         Ok(())
     }
 
     /// Writes everything buffered to disk.
     pub fn flush(&self) -> Result<(), CacheError> {
-        self.db.flush()?;
+        self.db.flush().map_err(|e| self.fail(e))?;
         Ok(())
+    }
+
+    /// Records a sled write error; writes are refused until [`Storage::recover`].
+    fn fail(&self, e: sled::Error) -> CacheError {
+        let msg = format!(
+            "the database could not write to {}: {e}",
+            self.dir.display()
+        );
+        let mut failed = self.failed.lock();
+        if failed.is_none() {
+            tracing::error!("{msg}; writes are refused until it recovers");
+        }
+        *failed = Some(msg);
+        CacheError::from(e)
+    }
+
+    /// Why writes are refused right now: a read-only or (nearly) full
+    /// filesystem, or an earlier write error that has not recovered.
+    pub fn problem(&self) -> Option<String> {
+        if let Some(msg) = self.failed.lock().clone() {
+            return Some(msg);
+        }
+        space_problem(&self.dir)
+    }
+
+    /// Ok when writes may go to sled; the 503 to return otherwise.
+    pub fn writable(&self) -> Result<(), CacheError> {
+        match self.problem() {
+            None => Ok(()),
+            Some(p) => Err(CacheError::Unavailable(format!(
+                "storage cannot take writes: {p}; lookups are still served, retry the store later"
+            ))),
+        }
+    }
+
+    /// Whether an earlier write error is still in force.
+    pub fn write_failed(&self) -> bool {
+        self.failed.lock().is_some()
+    }
+
+    /// After a write error, once the filesystem has room and is writable
+    /// again: a probe write and a flush tell whether sled takes writes again.
+    /// sled 0.34 keeps the first I/O error of its log writer for the life of
+    /// the `Db`, so after such an error this keeps failing until a restart.
+    pub fn recover(&self) -> bool {
+        if !self.write_failed() {
+            return true;
+        }
+        if space_problem(&self.dir).is_some() {
+            return false;
+        }
+        let probe = self
+            .meta
+            .insert("write_probe", &crate::clock::now_ms().to_be_bytes()[..])
+            .and_then(|_| self.db.flush());
+        match probe {
+            Ok(_) => {
+                tracing::info!("storage takes writes again");
+                *self.failed.lock() = None;
+                true
+            }
+            Err(e) => {
+                *self.failed.lock() = Some(format!(
+                    "the database refuses writes after an I/O error ({e}) and recovers only \
+                     when reopened: restart the server (acknowledged stores are kept as the \
+                     durability mode promises)"
+                ));
+                false
+            }
+        }
     }
 
     /// Records what the database holds, beside it (see [`StateFile`]).
@@ -127,6 +209,33 @@ impl Storage {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// A read-only filesystem, or less than [`MIN_FREE_BYTES`] free, under `dir`.
+fn space_problem(dir: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `path` is a valid C string and `st` a writable statvfs buffer.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    if st.f_flag & libc::ST_RDONLY != 0 {
+        return Some(format!(
+            "the data directory {} is on a read-only filesystem",
+            dir.display()
+        ));
+    }
+    let free = (st.f_bavail as u64).saturating_mul(st.f_frsize as u64);
+    (free < MIN_FREE_BYTES).then(|| {
+        format!(
+            "the filesystem of {} is full ({free} bytes free; writes need {MIN_FREE_BYTES})",
+            dir.display()
+        )
+    })
 }
 
 const TORN_ADVICE: &str = "if this directory was copied from a running server it is a torn copy: \

@@ -24,7 +24,7 @@ use crate::clock::now_ms;
 use crate::embed::{EmbedError, Embedder};
 use crate::error::CacheError;
 use crate::l2::RawJson;
-use crate::layer::{InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize};
+use crate::layer::{EntryWrite, InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize};
 use crate::records::{self, Records};
 use crate::scope::Scope;
 use crate::storage::{decode, encode, KeyLocks, Storage};
@@ -94,18 +94,6 @@ pub enum L3Outcome {
         best: Option<f64>,
         vetoed: Option<&'static str>,
     },
-}
-
-/// What a caller wants stored; `vector` comes from [`L3::embed`].
-pub struct L3Write<'a> {
-    pub scope: &'a Scope,
-    pub input: &'a str,
-    pub response: &'a RawJson,
-    pub model: &'a str,
-    pub tokens: u64,
-    pub cost_nano: u64,
-    pub ttl_seconds: u64,
-    pub vector: Vec<f32>,
 }
 
 /// A write added to a batch but not yet applied.
@@ -355,7 +343,8 @@ impl L3 {
     /// [`L3::commit`] has run.
     pub fn stage(
         &self,
-        w: L3Write,
+        w: &EntryWrite,
+        vector: Vec<f32>,
         now: u64,
         batch: &mut sled::Batch,
     ) -> Result<L3Staged, CacheError> {
@@ -379,7 +368,7 @@ impl L3 {
             cost_nano: w.cost_nano,
             created_ms: now,
             embedder: self.embedder.id().to_string(),
-            vector: w.vector,
+            vector,
         };
         let staged = self.records.stage(key, expires_ms, &encode(&rec), batch)?;
         Ok(L3Staged {
@@ -475,25 +464,9 @@ impl Layer for L3 {
     }
 
     fn invalidate(&self, filter: &InvalidateFilter) -> Result<u64, CacheError> {
-        let selected: Vec<u128> = match filter.entry_key {
-            Some(key) => vec![key],
-            None => self
-                .records
-                .scan()
-                .filter(|(key, _, v)| match decode::<L3Record>(&v[8..]) {
-                    Some(rec) => filter.matches(&rec.namespace, &rec.task_type, *key),
-                    None => true,
-                })
-                .map(|(key, _, _)| key)
-                .collect(),
-        };
-        let mut removed = 0;
-        for key in selected {
-            if self.records.remove(key, None, |_| self.forget(key))? {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        let names = |p: &[u8]| decode::<L3Record>(p).map(|r| (r.namespace, r.task_type));
+        self.records
+            .invalidate(filter, names, |key| self.forget(key))
     }
 
     fn sweep(&self, now: u64) -> Result<u64, CacheError> {
