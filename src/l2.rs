@@ -7,7 +7,7 @@
 //! removes an entry removes it from both under the entry's key lock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,8 @@ pub struct L2Entry {
     pub size: u64,
     last_access_ms: AtomicU64,
     access_count: AtomicU64,
+    /// Queued for `persist` since its last run.
+    dirty: AtomicBool,
 }
 
 impl L2Entry {
@@ -84,6 +86,7 @@ impl L2Entry {
             size,
             last_access_ms: AtomicU64::new(rec.last_access_ms),
             access_count: AtomicU64::new(rec.access_count),
+            dirty: AtomicBool::new(false),
         })
     }
 
@@ -217,10 +220,15 @@ impl L2 {
     fn touch(&self, entry: &Arc<L2Entry>, now: u64) {
         entry.last_access_ms.store(now, Relaxed);
         entry.access_count.fetch_add(1, Relaxed);
+        if entry.dirty.swap(true, Relaxed) {
+            return; // already queued: no lock on the hot path
+        }
         let mut dirty = self.dirty.lock();
         // Bounded: access statistics are best effort, never a memory leak.
         if dirty.len() < 100_000 {
             dirty.insert(entry.key, entry.clone());
+        } else {
+            entry.dirty.store(false, Relaxed);
         }
     }
 
@@ -264,6 +272,7 @@ impl L2 {
             size: payload.len() as u64 + 8,
             last_access_ms: AtomicU64::new(now),
             access_count: AtomicU64::new(0),
+            dirty: AtomicBool::new(false),
         });
         Ok(L2Staged { entry, staged })
     }
@@ -334,6 +343,7 @@ impl Layer for L2 {
     fn persist(&self) -> Result<(), CacheError> {
         let dirty = std::mem::take(&mut *self.dirty.lock());
         for entry in dirty.into_values() {
+            entry.dirty.store(false, Relaxed);
             let _guard = self.records.locks().lock(entry.key);
             let Some(value) = self.records.get(entry.key)? else {
                 continue;

@@ -663,6 +663,7 @@ impl CacheManager {
         {
             tracing::warn!("saving counters failed: {e}");
         }
+        self.storage.measure_size();
         // Only after a flush: the state file claims what sled durably holds.
         let records: u64 = self.layers().iter().map(|l| l.size().entries).sum();
         if self.storage.flush().is_ok() {

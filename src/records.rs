@@ -33,6 +33,19 @@ pub struct Staged {
     old_size: Option<u64>,
 }
 
+/// Every record of layer `prefix`: (key, expires_ms, value).
+pub fn scan(storage: &Storage, prefix: u8) -> impl Iterator<Item = (u128, u64, IVec)> + '_ {
+    storage
+        .entries
+        .scan_prefix(keys::record_prefix(prefix))
+        .flatten()
+        .filter_map(|(k, v)| {
+            let key = keys::parse_record(&k)?;
+            let (exp, _) = split(&v)?;
+            Some((key, exp, v))
+        })
+}
+
 /// Splits a stored value into (expires_ms, payload).
 pub fn split(value: &[u8]) -> Option<(u64, &[u8])> {
     let exp = u64::from_be_bytes(value.get(..8)?.try_into().ok()?);
@@ -276,17 +289,9 @@ impl Records {
         Ok(removed)
     }
 
-    /// Every record: (key, expires_ms, payload). Used by invalidation.
+    /// Every record: (key, expires_ms, value). Used by invalidation.
     pub fn scan(&self) -> impl Iterator<Item = (u128, u64, IVec)> + '_ {
-        self.storage
-            .entries
-            .scan_prefix(keys::record_prefix(self.prefix))
-            .flatten()
-            .filter_map(|(k, v)| {
-                let key = keys::parse_record(&k)?;
-                let (exp, _) = split(&v)?;
-                Some((key, exp, v))
-            })
+        scan(&self.storage, self.prefix)
     }
 
     pub fn size(&self) -> LayerSize {

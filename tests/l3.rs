@@ -90,6 +90,19 @@ fn a_paraphrase_hits_l3_and_an_unrelated_question_misses() {
 }
 
 #[test]
+fn the_exact_stored_text_always_finds_itself_in_l3() {
+    let s = Server::start();
+    store(&s, PARAPHRASE_A, json!({}));
+    let r = lookup(
+        &s,
+        PARAPHRASE_A,
+        json!({"use_l2": false, "similarity_threshold": 1.0}),
+    );
+    assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{r}");
+    assert_eq!(f(&r["confidence"]), 1.0);
+}
+
+#[test]
 fn the_request_threshold_decides() {
     let s = Server::start();
     store(&s, PARAPHRASE_A, json!({}));
@@ -317,6 +330,17 @@ fn restart_loads_the_saved_index_and_a_rebuilt_index_answers_the_same() {
     s.kill9();
     s.restart();
     assert!(s.log().contains("rebuilding"), "{}", s.log());
+    // Large scopes are rebuilt in the background while the server serves.
+    assert_eq!(
+        s.lookup(&json!({"input_text": "x", "use_l3": false}))
+            .status,
+        200
+    );
+    common::eventually(
+        Duration::from_secs(120),
+        "the background rebuild ends",
+        || (l3_stats(&s)["details"]["index_rebuilding"] == false).then_some(()),
+    );
     assert_eq!(snapshot(&s, n), before);
     assert_eq!(
         lookup(&s, PARAPHRASE_B, json!({}))["layer"],

@@ -40,14 +40,30 @@ impl Mount {
         Some(Mount(dir.to_path_buf()))
     }
 
-    fn remount(&self, mode: &str) {
-        let st = Command::new("mount")
-            .args(["-o", &format!("remount,{mode}")])
+    /// Makes the directory read-only under the running server. A plain
+    /// `remount,ro` is refused (EBUSY) while sled holds files open for
+    /// writing, so a read-only bind mount goes on top of it: the path (and
+    /// every file opened through it from now on) is read-only, as after an
+    /// emergency read-only remount.
+    fn read_only(&self) {
+        run(Command::new("mount")
+            .arg("--bind")
             .arg(&self.0)
-            .status()
-            .expect("running mount");
-        assert!(st.success(), "mount -o remount,{mode} failed");
+            .arg(&self.0));
+        run(Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(&self.0));
     }
+
+    fn read_write(&self) {
+        run(Command::new("umount").arg(&self.0));
+    }
+}
+
+#[track_caller]
+fn run(cmd: &mut Command) {
+    let st = cmd.status().expect("running a command");
+    assert!(st.success(), "{cmd:?} failed");
 }
 
 impl Drop for Mount {
@@ -112,7 +128,7 @@ fn fault_then_recover(args: &[&str], fault: &str) {
     std::thread::sleep(Duration::from_millis(400));
     let ballast = mount.0.join("ballast");
     match fault {
-        "read-only" => mount.remount("ro"),
+        "read-only" => mount.read_only(),
         _ => {
             // Fill the filesystem to the last byte.
             let _ = Command::new("dd")
@@ -133,7 +149,7 @@ fn fault_then_recover(args: &[&str], fault: &str) {
     assert_all_served(&s, &before, "later during the fault");
 
     match fault {
-        "read-only" => mount.remount("rw"),
+        "read-only" => mount.read_write(),
         _ => std::fs::remove_file(&ballast).expect("removing the ballast"),
     }
     eventually(DEADLINE, "stores to work again", || {

@@ -10,9 +10,9 @@
 pub mod guard;
 pub mod index;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -129,13 +129,66 @@ fn vkey(key: u128) -> u64 {
     key as u64
 }
 
+/// Index key → (entry key, scope id) of every entry of this embedder.
+type KeyMap = HashMap<u64, (u128, u64)>;
+
+/// Adds the vectors of some scopes from sled to the index.
+struct Rebuild {
+    storage: Arc<Storage>,
+    index: Arc<VectorIndex>,
+    keymap: Arc<RwLock<KeyMap>>,
+    embedder: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Rebuild {
+    /// Returns how many vectors were added.
+    fn run(&self, scopes: &HashSet<u64>) -> u64 {
+        if scopes.is_empty() {
+            return 0;
+        }
+        let mut done = 0u64;
+        for (key, _, value) in records::scan(&self.storage, PREFIX) {
+            if self.stop.load(Relaxed) {
+                break;
+            }
+            // Removed meanwhile: never put it back.
+            let current = self.keymap.read().get(&vkey(key)).copied();
+            let Some((_, scope)) = current.filter(|(k, _)| *k == key) else {
+                continue;
+            };
+            if !scopes.contains(&scope) {
+                continue;
+            }
+            let Some(rec) = decode::<L3Record>(&value[8..]) else {
+                continue;
+            };
+            if rec.embedder != self.embedder {
+                continue;
+            }
+            if let Err(e) = self.index.add(scope, vkey(key), &rec.vector) {
+                tracing::warn!("L3 index: {e}");
+            }
+            done += 1;
+            if done.is_multiple_of(50_000) {
+                tracing::info!("L3 index: rebuilt {done} vectors");
+            }
+        }
+        done
+    }
+}
+
 /// The semantic layer.
 pub struct L3 {
     records: Records,
+    storage: Arc<Storage>,
     embedder: Arc<dyn Embedder>,
-    index: VectorIndex,
-    /// Index key → (entry key, scope id) of every indexed entry.
-    keymap: RwLock<HashMap<u64, (u128, u64)>>,
+    index: Arc<VectorIndex>,
+    keymap: Arc<RwLock<KeyMap>>,
+    /// A background rebuild of large scopes is running.
+    rebuilding: Arc<AtomicBool>,
+    /// Asks a running rebuild to stop (shutdown).
+    stop: Arc<AtomicBool>,
     settings: L3Settings,
     index_dir: PathBuf,
     /// Entries whose vectors another embedder made: kept, never compared.
@@ -154,17 +207,11 @@ impl L3 {
         embedder: Arc<dyn Embedder>,
     ) -> L3 {
         let index_dir = storage.dir.join("l3-index");
-        let manifest = read_manifest(&index_dir, embedder.id());
-        let saved: HashMap<u64, &SavedGraph> = manifest
-            .iter()
-            .flat_map(|m| &m.graphs)
-            .map(|g| (g.scope, g))
-            .collect();
-        let index = VectorIndex::new(embedder.dims());
         let mut keymap = HashMap::new();
-        let mut keysets: HashMap<u64, (usize, u64)> = HashMap::new();
+        // Per scope: (entries, key-set fingerprint).
+        let mut scopes: HashMap<u64, (usize, u64)> = HashMap::new();
         let mut foreign = 0u64;
-        let records = Records::open(storage, locks, PREFIX, |key, _exp, payload| {
+        let records = Records::open(storage.clone(), locks, PREFIX, |key, _exp, payload| {
             let Some(rec) = decode::<L3Record>(payload) else {
                 return;
             };
@@ -174,77 +221,86 @@ impl L3 {
             }
             let scope = rec.scope().id();
             keymap.insert(vkey(key), (key, scope));
-            if saved.contains_key(&scope) {
-                let ks = keysets.entry(scope).or_insert((0, 0));
-                *ks = (ks.0 + 1, keyset_add(ks.1, vkey(key)));
-            } else if let Err(e) = index.add(scope, vkey(key), &rec.vector) {
-                tracing::warn!("L3 index: {e}");
-            }
+            let ks = scopes.entry(scope).or_insert((0, 0));
+            *ks = (ks.0 + 1, keyset_add(ks.1, vkey(key)));
         });
         let l3 = L3 {
             records,
+            storage,
+            index: Arc::new(VectorIndex::new(embedder.dims())),
             embedder,
-            index,
-            keymap: RwLock::new(keymap),
+            keymap: Arc::new(RwLock::new(keymap)),
             settings,
             index_dir,
             foreign: AtomicU64::new(foreign),
+            rebuilding: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(AtomicBool::new(false)),
             guard_vetoes: AtomicU64::new(0),
             unrepresentable: AtomicU64::new(0),
             embed_errors: AtomicU64::new(0),
         };
-        l3.install_saved(&saved, &keysets);
-        let (parts, vectors, graphs) = l3.index.stats();
-        tracing::info!(
-            "L3 index ready: {vectors} vectors in {parts} scopes ({graphs} HNSW graphs)"
-        );
+        l3.install(&scopes);
         l3
     }
 
-    /// Loads each saved graph whose key set sled still holds; rebuilds the rest.
-    fn install_saved(
-        &self,
-        saved: &HashMap<u64, &SavedGraph>,
-        keysets: &HashMap<u64, (usize, u64)>,
-    ) {
-        let mut rebuild = Vec::new();
-        for (scope, g) in saved {
-            let Some(&(count, keyset)) = keysets.get(scope) else {
-                continue;
-            };
-            let matches = count == g.count && keyset == g.keyset;
-            let loaded = matches
-                && self
-                    .index
-                    .load_graph(*scope, &self.index_dir.join(&g.file))
-                    .is_ok();
-            if !loaded {
-                rebuild.push(*scope);
+    /// Loads each saved graph whose key set sled still holds; rebuilds small
+    /// scopes now and large ones in the background, so the server starts
+    /// serving (L2 and the ready part of L3) without waiting for graphs.
+    fn install(&self, scopes: &HashMap<u64, (usize, u64)>) {
+        let saved: HashMap<u64, SavedGraph> = read_manifest(&self.index_dir, self.embedder.id())
+            .map(|m| m.graphs.into_iter().map(|g| (g.scope, g)).collect())
+            .unwrap_or_default();
+        let (mut now, mut later) = (HashSet::new(), HashSet::new());
+        for (scope, &(count, keyset)) in scopes {
+            let loaded = saved.get(scope).is_some_and(|g| {
+                g.count == count
+                    && g.keyset == keyset
+                    && self
+                        .index
+                        .load_graph(*scope, &self.index_dir.join(&g.file))
+                        .is_ok()
+            });
+            match (loaded, count <= index::FLAT_MAX) {
+                (true, _) => {}
+                (false, true) => {
+                    now.insert(*scope);
+                }
+                (false, false) => {
+                    later.insert(*scope);
+                }
             }
         }
-        if rebuild.is_empty() {
+        let job = Rebuild {
+            storage: self.storage.clone(),
+            index: self.index.clone(),
+            keymap: self.keymap.clone(),
+            embedder: self.embedder.id().to_string(),
+            stop: self.stop.clone(),
+        };
+        job.run(&now);
+        let (parts, vectors, graphs) = self.index.stats();
+        tracing::info!(
+            "L3 index ready: {vectors} vectors in {parts} scopes ({graphs} HNSW graphs)"
+        );
+        if later.is_empty() {
             return;
         }
-        let scopes: std::collections::HashSet<u64> = rebuild.into_iter().collect();
-        tracing::info!("L3 index: rebuilding {} scope(s) from sled", scopes.len());
-        let mut done = 0u64;
-        for (key, _, value) in self.records.scan() {
-            let Some(rec) = decode::<L3Record>(&value[8..]) else {
-                continue;
-            };
-            let scope = rec.scope().id();
-            if !scopes.contains(&scope) || rec.embedder != self.embedder.id() {
-                continue;
-            }
-            if let Err(e) = self.index.add(scope, vkey(key), &rec.vector) {
-                tracing::warn!("L3 index: {e}");
-            }
-            done += 1;
-            if done.is_multiple_of(50_000) {
-                tracing::info!("L3 index: rebuilt {done} vectors");
-            }
+        tracing::info!(
+            "L3 index: rebuilding {} large scope(s) from sled in the background",
+            later.len()
+        );
+        self.rebuilding.store(true, Relaxed);
+        let flag = self.rebuilding.clone();
+        let spawned = std::thread::Builder::new()
+            .name("helios-l3-rebuild".into())
+            .spawn(move || {
+                let done = job.run(&later);
+                flag.store(false, Relaxed);
+                tracing::info!("L3 index: rebuilt {done} vectors; the index is complete");
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the L3 rebuild: {e}");
         }
-        tracing::info!("L3 index: rebuilt {done} vectors");
     }
 
     /// The embedder's identity (`name/dims`).
@@ -284,10 +340,22 @@ impl L3 {
         query: &[f32],
         threshold: f64,
     ) -> Result<L3Outcome, CacheError> {
-        let candidates = self
+        let mut candidates = self
             .index
             .search(scope.id(), query, TOP_K)
             .map_err(CacheError::Unavailable)?;
+        // The exact text stored in this scope is its own best neighbour,
+        // whatever the approximate graph search returned.
+        let exact = scope.entry_key(input);
+        if self
+            .keymap
+            .read()
+            .get(&vkey(exact))
+            .is_some_and(|(k, _)| *k == exact)
+        {
+            candidates.retain(|c| c.0 != vkey(exact));
+            candidates.insert(0, (vkey(exact), 1.0));
+        }
         let best = candidates.first().map(|c| c.1 as f64);
         let now = now_ms();
         for (vk, sim) in candidates {
@@ -409,11 +477,19 @@ impl L3 {
 
     /// Saves the HNSW graphs and the manifest naming their key sets.
     pub fn save_index(&self) -> Result<(), String> {
+        self.stop.store(true, Relaxed);
         self.save_index_to(&self.index_dir)
     }
 
     /// Saves the graphs and manifest into `dir` (a backup's index).
     pub fn save_index_to(&self, dir: &Path) -> Result<(), String> {
+        if self.rebuilding.load(Relaxed) {
+            // Half-built graphs must never pass for complete ones.
+            let _ = std::fs::remove_file(dir.join("manifest.json"));
+            return Err(
+                "the index is still being rebuilt; it will be rebuilt at the next start".into(),
+            );
+        }
         let saved = self.index.save_graphs(dir)?;
         let keymap = self.keymap.read();
         let mut keysets: HashMap<u64, u64> = HashMap::new();
@@ -505,6 +581,7 @@ impl Layer for L3 {
             "index_scopes": scopes,
             "index_graphs": graphs,
             "foreign_embedder_entries": self.foreign.load(Relaxed),
+            "index_rebuilding": self.rebuilding.load(Relaxed),
             "guard_vetoes": self.guard_vetoes.load(Relaxed),
             "unrepresentable_inputs": self.unrepresentable.load(Relaxed),
             "embedding_errors": self.embed_errors.load(Relaxed),
