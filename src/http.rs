@@ -229,8 +229,16 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
         "method_not_allowed",
         &format!("{} is not allowed on {}", req.method(), req.path()),
     );
-    r.headers_mut()
-        .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+    // Exactly the methods of this resource (RFC 9110), from the route table.
+    let pattern = req.match_pattern().unwrap_or_default();
+    let allow: Vec<&str> = ROUTES
+        .iter()
+        .filter(|(_, p)| *p == pattern)
+        .map(|(m, _)| *m)
+        .collect();
+    if let Ok(v) = header::HeaderValue::from_str(&allow.join(", ")) {
+        r.headers_mut().insert(header::ALLOW, v);
+    }
     r
 }
 

@@ -240,7 +240,9 @@ fn space_problem(dir: &Path) -> Option<String> {
             dir.display()
         ));
     }
-    let free = (st.f_bavail as u64).saturating_mul(st.f_frsize as u64);
+    // The field types differ between platforms.
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize));
     (free < MIN_FREE_BYTES).then(|| {
         format!(
             "the filesystem of {} is full ({free} bytes free; writes need {MIN_FREE_BYTES})",

@@ -46,9 +46,24 @@ pub fn normalize(v: &mut [f32]) -> bool {
     true
 }
 
-/// Dot product; the cosine similarity of two unit vectors.
+/// Dot product; the cosine similarity of two unit vectors. Eight
+/// independent sums let the compiler use SIMD (one running sum cannot be
+/// reordered under strict floating-point rules).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let mut lanes = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
@@ -62,6 +77,10 @@ mod tests {
         let mut v = vec![3.0, 4.0];
         assert!(normalize(&mut v));
         assert!((dot(&v, &v) - 1.0).abs() < 1e-6);
+        let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
+        let b: Vec<f32> = (0..19).map(|i| (i % 3) as f32).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert_eq!(dot(&a, &b), plain);
     }
 }
 

@@ -22,7 +22,7 @@ pub const FLAT_MAX: usize = 2048;
 /// Concurrent operations one HNSW graph has thread slots for.
 const THREAD_SLOTS: usize = 64;
 /// Search breadth; measured recall@1 against exact search is in BENCHMARKS.md.
-const EXPANSION_SEARCH: usize = 128;
+const EXPANSION_SEARCH: usize = 256;
 
 /// A counting semaphore bounding concurrent calls into usearch, which fails
 /// (with a misleading message) when more threads call it than it reserved.
@@ -67,8 +67,8 @@ fn new_hnsw(dims: usize, capacity: usize) -> Result<Index, String> {
         dimensions: dims,
         metric: MetricKind::Cos,
         quantization: ScalarKind::F32,
-        connectivity: 16,
-        expansion_add: 128,
+        connectivity: 32,
+        expansion_add: 256,
         expansion_search: EXPANSION_SEARCH,
         multi: false,
     };
