@@ -36,7 +36,9 @@ fn check_scope(ns: Option<&str>, task: Option<&str>, prompt: Option<&str>, input
 fuzz_target!(|data: &[u8]| {
     let d = api::json_depth(data);
     if let Ok(v) = serde_json::from_slice::<Value>(data) {
-        assert_eq!(d, depth(&v), "json_depth disagrees with the parse");
+        // Textual depth: never below the parsed one (a duplicate key keeps
+        // only its last value in `v`, so it may be above).
+        assert!(d >= depth(&v), "json_depth {d} below the parsed depth");
     }
 
     if let Ok(req) = decode::<LookupRequest>(data) {

@@ -180,24 +180,42 @@ fn unk_token(tokenizer_json: &[u8]) -> Option<String> {
 }
 
 /// Whether the tokens cover the text well enough to mean something: most
-/// tokens known, and letters not shattered into one token per character
-/// piece (what an English vocabulary does to Hangul).
-fn representable(text: &str, tokens: usize, unknown: usize) -> Result<(), EmbedError> {
-    let known = tokens - unknown;
-    if known == 0 {
+/// tokens known, and letters not shattered into several tokens per
+/// character (what an English vocabulary does to Hangul: each syllable
+/// becomes two or three jamo pieces, all "known", all meaningless). A
+/// vocabulary that covers the script keeps each character in one token.
+fn representable(
+    text: &str,
+    enc: &tokenizers::Encoding,
+    unk_id: Option<u32>,
+) -> Result<(), EmbedError> {
+    let ids = enc.get_ids();
+    let unknown = ids.iter().filter(|&&i| Some(i) == unk_id).count();
+    if unknown == ids.len() {
         return Err(EmbedError::Unrepresentable(
             "no token of the input is in the model's vocabulary".into(),
         ));
     }
-    if unknown * 4 > tokens {
+    if unknown * 4 > ids.len() {
         return Err(EmbedError::Unrepresentable(format!(
-            "{unknown} of {tokens} tokens are unknown to the model"
+            "{unknown} of {} tokens are unknown to the model",
+            ids.len()
         )));
     }
+    // Tokens per source character span: a span holding one character but
+    // several tokens is a shattered character.
+    let mut per_span: std::collections::HashMap<(usize, usize), u32> = Default::default();
+    for span in enc.get_offsets() {
+        *per_span.entry(*span).or_default() += 1;
+    }
+    let shattered: usize = per_span
+        .iter()
+        .filter(|(&(a, b), &n)| n > 1 && text.get(a..b).is_some_and(|t| t.chars().count() == 1))
+        .count();
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();
-    if letters >= 4 && (letters as f64) < 0.9 * known as f64 {
+    if letters >= 4 && shattered * 5 >= letters {
         return Err(EmbedError::Unrepresentable(format!(
-            "{letters} letters became {known} tokens: the vocabulary does not cover this script"
+            "{shattered} of {letters} letters are split into pieces: the vocabulary does not cover this script"
         )));
     }
     Ok(())
@@ -221,9 +239,8 @@ impl Embedder for StaticEmbedder {
             .tokenizer
             .encode(text, false)
             .map_err(|e| EmbedError::Failed(format!("tokenizing: {e}")))?;
+        representable(text, &enc, self.unk_id)?;
         let ids = enc.get_ids();
-        let unknown = ids.iter().filter(|&&i| Some(i) == self.unk_id).count();
-        representable(text, ids.len(), unknown)?;
         let mut sum = vec![0f32; self.dims];
         let mut n = 0usize;
         for &id in ids.iter().filter(|&&i| Some(i) != self.unk_id) {
