@@ -291,6 +291,11 @@ fn verify(
     only_cycle: Option<usize>,
 ) -> HashMap<String, Option<String>> {
     let client = s.client();
+    // Large scopes are re-indexed in the background after a crash.
+    common::eventually(Duration::from_secs(120), "the L3 rebuild to finish", || {
+        let st = s.layer_stats("L3").ok().clone();
+        (st["details"]["index_rebuilding"] != json!(true)).then_some(())
+    });
     let mut old = 0;
     let checked: HashMap<String, Sent> = ledger
         .iter()

@@ -214,6 +214,14 @@ fn concurrent_store_lookup_invalidate_expire_keeps_counts_equal_to_sled() {
         "clean shutdown after the soak: {status:?}"
     );
     s.restart();
+    eventually(
+        Duration::from_secs(60),
+        "the L3 index to be complete",
+        || {
+            let st = s.layer_stats("L3").ok().clone();
+            (st["details"]["index_rebuilding"] != json!(true)).then_some(())
+        },
+    );
     let recounted = entries(&s.metrics());
     assert_eq!(
         hot, recounted,
