@@ -20,10 +20,13 @@ pub const ABSURD_TTL_SECONDS: i64 = 10 * 365 * 24 * 3600;
 /// `POST /lookup`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LookupRequest {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub input_text: String,
+    #[schema(pattern = r"^[A-Za-z0-9_.:/-]{1,128}$")]
     pub task_type: Option<String>,
     pub system_prompt: Option<String>,
     pub model: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9_.:/-]{1,128}$")]
     pub namespace: Option<String>,
     pub use_l1: Option<bool>,
     pub use_l2: Option<bool>,
@@ -47,10 +50,12 @@ pub struct Usage {
 /// `POST /store`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct StoreRequest {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub input_text: String,
     /// Any JSON value except `null`: what a hit returns as `cached_response`.
     #[schema(value_type = Object)]
     pub response_data: Box<RawValue>,
+    #[schema(pattern = r"^[A-Za-z0-9_.:/-]{1,128}$")]
     pub task_type: Option<String>,
     pub model_used: Option<String>,
     pub system_prompt: Option<String>,
@@ -58,6 +63,7 @@ pub struct StoreRequest {
     pub store_in_l1: Option<bool>,
     pub store_in_l2: Option<bool>,
     pub store_in_l3: Option<bool>,
+    #[schema(pattern = r"^[A-Za-z0-9_.:/-]{1,128}$")]
     pub namespace: Option<String>,
     pub ttl_seconds: Option<i64>,
     pub cache_ttl: Option<String>,
@@ -69,7 +75,9 @@ pub struct StoreRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct InvalidateRequest {
     pub layer: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9_.:/-]{1,128}$")]
     pub task_type: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9_.:/-]{1,128}$")]
     pub namespace: Option<String>,
     pub entry_id: Option<String>,
     #[serde(default)]
