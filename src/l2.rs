@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use crate::clock::now_ms;
 use crate::config::L2Settings;
 use crate::error::CacheError;
-use crate::layer::{InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize};
+use crate::layer::{InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize, StoredResponse};
 use crate::records::{self, Records};
 use crate::scope::Scope;
 use crate::storage::{decode, encode, KeyLocks, Storage};
@@ -32,16 +32,7 @@ pub type RawJson = Arc<RawValue>;
 /// The persisted form of an entry (its expiry is the record's prefix).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct L2Record {
-    pub namespace: String,
-    pub task_type: String,
-    pub prompt_fp: u128,
-    pub input: String,
-    pub response: String,
-    pub model: String,
-    pub tokens: u64,
-    /// What a hit saves, in nano-dollars.
-    pub cost_nano: u64,
-    pub created_ms: u64,
+    pub base: StoredResponse,
     pub last_access_ms: u64,
     pub access_count: u64,
 }
@@ -50,15 +41,7 @@ pub struct L2Record {
 #[derive(Debug)]
 pub struct L2Entry {
     pub key: u128,
-    pub namespace: String,
-    pub task_type: String,
-    pub prompt_fp: u128,
-    pub input: String,
-    pub response: RawJson,
-    pub model: String,
-    pub tokens: u64,
-    pub cost_nano: u64,
-    pub created_ms: u64,
+    pub base: StoredResponse<RawJson>,
     pub expires_ms: u64,
     /// Size of the persisted record, the unit of the byte budget.
     pub size: u64,
@@ -69,50 +52,44 @@ pub struct L2Entry {
 }
 
 impl L2Entry {
-    fn from_record(key: u128, expires_ms: u64, rec: L2Record, size: u64) -> Option<L2Entry> {
-        let response: Box<RawValue> = RawValue::from_string(rec.response).ok()?;
-        Some(L2Entry {
+    fn new(
+        key: u128,
+        expires_ms: u64,
+        base: StoredResponse<RawJson>,
+        size: u64,
+        last_access_ms: u64,
+        access_count: u64,
+    ) -> L2Entry {
+        L2Entry {
             key,
-            namespace: rec.namespace,
-            task_type: rec.task_type,
-            prompt_fp: rec.prompt_fp,
-            input: rec.input,
-            response: Arc::from(response),
-            model: rec.model,
-            tokens: rec.tokens,
-            cost_nano: rec.cost_nano,
-            created_ms: rec.created_ms,
+            base,
             expires_ms,
             size,
-            last_access_ms: AtomicU64::new(rec.last_access_ms),
-            access_count: AtomicU64::new(rec.access_count),
+            last_access_ms: AtomicU64::new(last_access_ms),
+            access_count: AtomicU64::new(access_count),
             dirty: AtomicBool::new(false),
-        })
+        }
+    }
+
+    fn from_record(key: u128, expires_ms: u64, rec: L2Record, size: u64) -> Option<L2Entry> {
+        let response: Box<RawValue> = RawValue::from_string(rec.base.response.clone()).ok()?;
+        let base = rec.base.map_response(|_| Arc::from(response));
+        Some(L2Entry::new(
+            key,
+            expires_ms,
+            base,
+            size,
+            rec.last_access_ms,
+            rec.access_count,
+        ))
     }
 
     fn to_record(&self) -> L2Record {
         L2Record {
-            namespace: self.namespace.clone(),
-            task_type: self.task_type.clone(),
-            prompt_fp: self.prompt_fp,
-            input: self.input.clone(),
-            response: self.response.get().to_string(),
-            model: self.model.clone(),
-            tokens: self.tokens,
-            cost_nano: self.cost_nano,
-            created_ms: self.created_ms,
+            base: self.base.clone().map_response(|r| r.get().to_string()),
             last_access_ms: self.last_access_ms.load(Relaxed),
             access_count: self.access_count.load(Relaxed),
         }
-    }
-
-    /// Guards against a 128-bit hash collision: the entry must really be
-    /// this scope and this text.
-    fn is_for(&self, scope: &Scope, input: &str) -> bool {
-        self.input == input
-            && self.prompt_fp == scope.prompt_fp
-            && self.task_type == scope.task_type
-            && self.namespace == scope.namespace
     }
 
     pub fn access_count(&self) -> u64 {
@@ -182,7 +159,7 @@ impl L2 {
             Some(e) => e,
             None => self.load(key, now)?,
         };
-        if entry.expires_ms <= now || !entry.is_for(scope, input) {
+        if entry.expires_ms <= now || !entry.base.is_for(scope, input) {
             return None;
         }
         self.touch(&entry, now);
@@ -243,37 +220,21 @@ impl L2 {
         let key = w.scope.entry_key(w.input);
         let expires_ms = now.saturating_add(w.ttl_seconds.saturating_mul(1000));
         let rec = L2Record {
-            namespace: w.scope.namespace.clone(),
-            task_type: w.scope.task_type.clone(),
-            prompt_fp: w.scope.prompt_fp,
-            input: w.input.to_string(),
-            response: w.response.get().to_string(),
-            model: w.model.to_string(),
-            tokens: w.tokens,
-            cost_nano: w.cost_nano,
-            created_ms: now,
+            base: StoredResponse::new(w, now),
             last_access_ms: now,
             access_count: 0,
         };
         let payload = encode(&rec);
         let staged = self.records.stage(key, expires_ms, &payload, batch)?;
-        let entry = Arc::new(L2Entry {
+        let base = rec.base.map_response(|_| w.response.clone());
+        let entry = Arc::new(L2Entry::new(
             key,
-            namespace: rec.namespace,
-            task_type: rec.task_type,
-            prompt_fp: rec.prompt_fp,
-            input: rec.input,
-            response: w.response.clone(),
-            model: rec.model,
-            tokens: rec.tokens,
-            cost_nano: rec.cost_nano,
-            created_ms: now,
             expires_ms,
-            size: payload.len() as u64 + 8,
-            last_access_ms: AtomicU64::new(now),
-            access_count: AtomicU64::new(0),
-            dirty: AtomicBool::new(false),
-        });
+            base,
+            payload.len() as u64 + 8,
+            now,
+            0,
+        ));
         Ok(L2Staged { entry, staged })
     }
 
@@ -306,7 +267,7 @@ impl Layer for L2 {
     }
 
     fn invalidate(&self, filter: &InvalidateFilter) -> Result<u64, CacheError> {
-        let names = |p: &[u8]| decode::<L2Record>(p).map(|r| (r.namespace, r.task_type));
+        let names = |p: &[u8]| decode::<L2Record>(p).map(|r| (r.base.namespace, r.base.task_type));
         self.records
             .invalidate(filter, names, |key| self.hot.invalidate(&key))
     }
@@ -352,7 +313,9 @@ impl Layer for L2 {
                 continue;
             };
             // Only the version this entry came from; a re-store wins.
-            if decode::<L2Record>(payload).is_some_and(|r| r.created_ms == entry.created_ms) {
+            if decode::<L2Record>(payload)
+                .is_some_and(|r| r.base.created_ms == entry.base.created_ms)
+            {
                 self.records
                     .rewrite(entry.key, exp, &encode(&entry.to_record()))?;
             }

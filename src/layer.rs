@@ -72,6 +72,73 @@ pub struct EntryWrite<'a> {
     pub ttl_seconds: u64,
 }
 
+/// What both response layers keep about an entry. `R` is the response:
+/// JSON text when persisted, a shared raw JSON value in memory.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StoredResponse<R = String> {
+    pub namespace: String,
+    pub task_type: String,
+    pub prompt_fp: u128,
+    pub input: String,
+    pub response: R,
+    pub model: String,
+    pub tokens: u64,
+    /// What a hit saves, in nano-dollars.
+    pub cost_nano: u64,
+    pub created_ms: u64,
+}
+
+impl StoredResponse {
+    /// The persisted form of `w`, stored at `now`.
+    pub fn new(w: &EntryWrite, now: u64) -> StoredResponse {
+        StoredResponse {
+            namespace: w.scope.namespace.clone(),
+            task_type: w.scope.task_type.clone(),
+            prompt_fp: w.scope.prompt_fp,
+            input: w.input.to_string(),
+            response: w.response.get().to_string(),
+            model: w.model.to_string(),
+            tokens: w.tokens,
+            cost_nano: w.cost_nano,
+            created_ms: now,
+        }
+    }
+}
+
+impl<R> StoredResponse<R> {
+    /// The same entry with its response converted by `f`.
+    pub fn map_response<S>(self, f: impl FnOnce(R) -> S) -> StoredResponse<S> {
+        StoredResponse {
+            namespace: self.namespace,
+            task_type: self.task_type,
+            prompt_fp: self.prompt_fp,
+            input: self.input,
+            response: f(self.response),
+            model: self.model,
+            tokens: self.tokens,
+            cost_nano: self.cost_nano,
+            created_ms: self.created_ms,
+        }
+    }
+
+    pub fn scope(&self) -> crate::scope::Scope {
+        crate::scope::Scope {
+            namespace: self.namespace.clone(),
+            task_type: self.task_type.clone(),
+            prompt_fp: self.prompt_fp,
+        }
+    }
+
+    /// Guards against a 128-bit hash collision: the entry must really be
+    /// this scope and this text.
+    pub fn is_for(&self, scope: &crate::scope::Scope, input: &str) -> bool {
+        self.input == input
+            && self.prompt_fp == scope.prompt_fp
+            && self.task_type == scope.task_type
+            && self.namespace == scope.namespace
+    }
+}
+
 /// Which entries an invalidation removes. Every `Some` must match; all `None`
 /// removes everything.
 #[derive(Debug, Clone, Default)]

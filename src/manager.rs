@@ -222,18 +222,18 @@ impl CacheManager {
             "hit": true,
             "entry_id": id,
             "lookup_time_ms": ms,
-            "age_seconds": now.saturating_sub(e.created_ms) as f64 / 1e3,
+            "age_seconds": now.saturating_sub(e.base.created_ms) as f64 / 1e3,
             "ttl_remaining_seconds": e.expires_ms.saturating_sub(now) as f64 / 1e3,
             "access_count": e.access_count(),
-            "model_used": e.model,
+            "model_used": e.base.model,
         }));
         resp.hit = true;
         resp.layer = Some(LayerId::L2);
-        resp.cached_response = Some(e.response.clone());
+        resp.cached_response = Some(e.base.response.clone());
         resp.confidence = 1.0;
         resp.entry_id = Some(id);
-        resp.tokens_saved = e.tokens;
-        resp.cost_saved = e.cost_nano as f64 / 1e9;
+        resp.tokens_saved = e.base.tokens;
+        resp.cost_saved = e.base.cost_nano as f64 / 1e9;
     }
 
     fn lookup_l3(

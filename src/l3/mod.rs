@@ -24,7 +24,9 @@ use crate::clock::now_ms;
 use crate::embed::{EmbedError, Embedder};
 use crate::error::CacheError;
 use crate::l2::RawJson;
-use crate::layer::{EntryWrite, InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize};
+use crate::layer::{
+    EntryWrite, InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize, StoredResponse,
+};
 use crate::records::{self, Records};
 use crate::scope::Scope;
 use crate::storage::{decode, encode, KeyLocks, Storage};
@@ -50,15 +52,7 @@ pub struct L3Settings {
 /// The persisted form of an entry (its expiry is the record's prefix).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct L3Record {
-    pub namespace: String,
-    pub task_type: String,
-    pub prompt_fp: u128,
-    pub input: String,
-    pub response: String,
-    pub model: String,
-    pub tokens: u64,
-    pub cost_nano: u64,
-    pub created_ms: u64,
+    pub base: StoredResponse,
     /// Which embedder made `vector` (`name/dims`).
     pub embedder: String,
     pub vector: Vec<f32>,
@@ -66,11 +60,7 @@ pub struct L3Record {
 
 impl L3Record {
     fn scope(&self) -> Scope {
-        Scope {
-            namespace: self.namespace.clone(),
-            task_type: self.task_type.clone(),
-            prompt_fp: self.prompt_fp,
-        }
+        self.base.scope()
     }
 }
 
@@ -381,7 +371,7 @@ impl L3 {
             if rec.scope() != *scope || rec.embedder != self.embedder.id() {
                 continue;
             }
-            if let Some(why) = self.settings.guard.veto(input, &rec.input) {
+            if let Some(why) = self.settings.guard.veto(input, &rec.base.input) {
                 // The best live neighbour is the candidate; a weaker one that
                 // happens to pass the guard is more often wrong than right.
                 self.guard_vetoes.fetch_add(1, Relaxed);
@@ -390,18 +380,18 @@ impl L3 {
                     vetoed: Some(why),
                 });
             }
-            let Ok(raw) = RawValue::from_string(rec.response) else {
+            let Ok(raw) = RawValue::from_string(rec.base.response) else {
                 continue;
             };
             return Ok(L3Outcome::Hit(L3Hit {
                 key,
                 response: Arc::from(raw),
                 similarity: sim,
-                tokens: rec.tokens,
-                cost_nano: rec.cost_nano,
-                created_ms: rec.created_ms,
+                tokens: rec.base.tokens,
+                cost_nano: rec.base.cost_nano,
+                created_ms: rec.base.created_ms,
                 expires_ms,
-                model: rec.model,
+                model: rec.base.model,
             }));
         }
         Ok(L3Outcome::Miss { best, vetoed: None })
@@ -426,15 +416,7 @@ impl L3 {
         }
         let expires_ms = now.saturating_add(w.ttl_seconds.saturating_mul(1000));
         let rec = L3Record {
-            namespace: w.scope.namespace.clone(),
-            task_type: w.scope.task_type.clone(),
-            prompt_fp: w.scope.prompt_fp,
-            input: w.input.to_string(),
-            response: w.response.get().to_string(),
-            model: w.model.to_string(),
-            tokens: w.tokens,
-            cost_nano: w.cost_nano,
-            created_ms: now,
+            base: StoredResponse::new(w, now),
             embedder: self.embedder.id().to_string(),
             vector,
         };
@@ -540,7 +522,7 @@ impl Layer for L3 {
     }
 
     fn invalidate(&self, filter: &InvalidateFilter) -> Result<u64, CacheError> {
-        let names = |p: &[u8]| decode::<L3Record>(p).map(|r| (r.namespace, r.task_type));
+        let names = |p: &[u8]| decode::<L3Record>(p).map(|r| (r.base.namespace, r.base.task_type));
         self.records
             .invalidate(filter, names, |key| self.forget(key))
     }
