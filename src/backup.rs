@@ -43,6 +43,26 @@ pub fn check_target(to: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that a backup asked for over HTTP lands under `root`: an API
+/// client must not be able to create directories anywhere the server can.
+pub fn check_under_root(to: &Path, root: &Path) -> Result<(), String> {
+    let refuse = || {
+        format!(
+            "backups over HTTP must go under {} (set --backup-root to change it); got {}",
+            root.display(),
+            to.display()
+        )
+    };
+    let root = root.canonicalize().map_err(|_| refuse())?;
+    let parent = to.parent().ok_or_else(refuse)?;
+    let parent = parent.canonicalize().map_err(|_| refuse())?;
+    let name_ok = to.file_name().is_some_and(|n| n != ".." && n != ".");
+    if !parent.starts_with(&root) || !name_ok {
+        return Err(refuse());
+    }
+    Ok(())
+}
+
 /// Copies every sled tree of `storage` into a new database under `to/sled`.
 /// The caller guarantees no writes happen meanwhile.
 pub fn copy_database(storage: &Storage, to: &Path) -> Result<BackupReport, String> {

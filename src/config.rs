@@ -112,7 +112,8 @@ pub struct Options {
     #[arg(long, env = "HELIOS_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
 
-    /// Require `Authorization: Bearer <key>` on every endpoint except health.
+    /// Require `Authorization: Bearer <key>` on every endpoint except health,
+    /// /docs and /openapi.json (at least 16 characters).
     /// Prefer the environment variable, which `ps` does not show.
     #[arg(long, env = "HELIOS_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -133,6 +134,12 @@ pub struct Options {
     /// milliseconds; slower requests get 408 and free their worker. [default: 10000]
     #[arg(long, env = "HELIOS_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
+
+    /// Directory under which a running server writes backups asked for over
+    /// HTTP (`helios-cache backup`, `POST /admin/backup`). [default: the data
+    /// directory's parent]
+    #[arg(long, env = "HELIOS_BACKUP_ROOT")]
+    pub backup_root: Option<PathBuf>,
 
     /// Default time-to-live of an L3 entry, in seconds. [default: 86400]
     #[arg(long, env = "HELIOS_L3_TTL_SECONDS")]
@@ -206,6 +213,7 @@ pub struct Settings {
     pub embedding: EmbeddingOptions,
     pub limits: Limits,
     pub api_key: Option<String>,
+    pub backup_root: PathBuf,
 }
 
 /// Limits on what one request may carry.
@@ -297,6 +305,7 @@ impl Options {
             log_format,
             default_model,
             api_key,
+            backup_root,
             max_input_bytes,
             max_response_bytes,
             max_json_depth,
@@ -367,14 +376,20 @@ impl Options {
             max_json_depth: self.max_json_depth.unwrap_or(64),
             request_timeout_ms: self.request_timeout_ms.unwrap_or(10_000),
         };
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let backup_root = self.backup_root.unwrap_or_else(|| {
+            let abs = std::path::absolute(&data_dir).unwrap_or_else(|_| data_dir.clone());
+            abs.parent().map(PathBuf::from).unwrap_or(abs)
+        });
         let settings = Settings {
+            backup_root,
             limits,
             api_key: self.api_key.filter(|k| !k.is_empty()),
             l3,
             embedding,
             l1,
             bind: self.bind.unwrap_or_else(|| "127.0.0.1:8002".into()),
-            data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("data")),
+            data_dir,
             workers,
             body_limit: self.body_limit.unwrap_or(4 << 20),
             durability: self.durability.unwrap_or(Durability::Interval),

@@ -677,6 +677,7 @@ impl CacheManager {
     /// empty). Writes wait while it runs; lookups go on.
     pub fn backup(&self, to: &std::path::Path) -> Result<crate::backup::BackupReport, CacheError> {
         crate::backup::check_target(to)
+            .and_then(|_| crate::backup::check_under_root(to, &self.settings.backup_root))
             .map_err(|e| CacheError::invalid("invalid_backup_target", e))?;
         let _gate = self.write_gate.write();
         self.persist_inner();

@@ -80,8 +80,8 @@ fn a_running_servers_backup_holds_what_it_held_at_backup_time() {
         store(&s, &format!("question {i} about gardening"));
     }
     store(&s, "How do I reset my password?");
-    let out = tempfile::tempdir().unwrap();
-    let to = out.path().join("online");
+    // A running server writes backups under the data directory's parent.
+    let to = s.root().join("online");
     let (ok, log) = backup(&s.data_dir(), &to);
     assert!(ok, "{log}");
     assert!(log.is_empty() || !log.contains("ERROR"), "{log}");
@@ -117,6 +117,25 @@ fn the_backup_endpoint_refuses_bad_targets() {
         "invalid_backup_target"
     );
     assert_eq!(s.post(path, &json!({})).error(400), "invalid_request");
+    // An API client cannot make the server write anywhere else.
+    let outside = tempfile::tempdir().unwrap();
+    let r = s.post(path, &json!({"to": outside.path().join("b")}));
+    assert_eq!(r.error(400), "invalid_backup_target");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--backup-root"));
+    assert!(!outside.path().join("b").exists());
+    let sneaky = s.root().join("x/../../escape");
+    assert_eq!(
+        s.post(path, &json!({"to": sneaky})).error(400),
+        "invalid_backup_target"
+    );
+    // Under the root it works.
+    store(&s, "What is the refund policy?");
+    let inside = s.root().join("ok");
+    let r = s.post(path, &json!({"to": inside})).ok().clone();
+    assert!(u(&r["records"]) > 0 && inside.join("sled").exists(), "{r}");
 }
 
 #[test]
