@@ -210,8 +210,10 @@ async fn backup(mgr: Mgr, body: web::Payload) -> Result<HttpResponse, ApiError> 
 }
 
 /// Body of `POST /admin/backup`.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct BackupRequest {
+    /// Absolute path of an absent or empty directory under `--backup-root`.
+    #[schema(pattern = "^/")]
     pub to: String,
 }
 

@@ -150,6 +150,18 @@ fn health() {}
 )]
 fn summary() {}
 
+/// A layer as named in paths and requests: the wire name or the short form.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, non_camel_case_types, clippy::upper_case_acronyms)]
+enum LayerName {
+    L1_CLAUDE_NATIVE,
+    L2_REDIS_EXACT,
+    L3_SEMANTIC_RAG,
+    L1,
+    L2,
+    L3,
+}
+
 /// Detailed statistics of one layer.
 #[allow(dead_code)]
 #[utoipa::path(
@@ -157,8 +169,8 @@ fn summary() {}
     path = "/api/v1/helios/cache/stats/layer/{layer}",
     tag = "reports",
     operation_id = "layer_stats",
-    params(("layer" = String, Path,
-        description = "L1_CLAUDE_NATIVE, L2_REDIS_EXACT, L3_SEMANTIC_RAG, or L1, L2, L3")),
+    params(("layer" = LayerName, Path,
+        description = "L1_CLAUDE_NATIVE, L2_REDIS_EXACT, L3_SEMANTIC_RAG, or L1, L2, L3 (any letter case)")),
     responses(
         (status = 200, description = "Counters, size and details of the layer", body = Object),
         (status = 400, description = "Unknown layer", body = ErrorBody),
@@ -200,7 +212,7 @@ fn l1_prepare() {}
     path = "/api/v1/helios/cache/admin/backup",
     tag = "operations",
     operation_id = "backup",
-    request_body(content = Object, description = "`{\"to\": \"/absolute/empty/dir\"}`"),
+    request_body(content = crate::http::BackupRequest),
     responses(
         (status = 200, description = "`{\"to\", \"records\", \"trees\"}`", body = Object),
         (status = 400, description = "Invalid target", body = ErrorBody),
@@ -467,7 +479,7 @@ L2 matches exact repeats, L3 matches paraphrases. Every error is \
         docs_page,
         docs_asset
     ),
-    components(schemas(ErrorBody, ErrorDetail, crate::api::Usage)),
+    components(schemas(ErrorBody, ErrorDetail, LayerName, crate::api::Usage)),
     modifiers(&FieldDocs),
     tags(
         (name = "cache", description = "Lookup, store, invalidate"),
