@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
     {
         let _g = l1.lock(&plan);
         let mut batch = sled::Batch::default();
-        let staged = l1.stage(&plan, now_ms(), &mut batch);
+        let staged = l1.stage(&plan, now_ms(), &mut batch).unwrap();
         storage.apply(batch).unwrap();
         assert!(l1.commit(staged, &helios_cache::metrics::Metrics::default()));
     }

@@ -32,7 +32,7 @@
 //!   `tokens × (cache_write − input)` extra. With `usage` the reported tokens
 //!   are priced, otherwise the predicted action and count.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,8 +48,9 @@ use crate::error::CacheError;
 use crate::layer::{InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize};
 use crate::metrics::{ratio, Metrics};
 use crate::pricing::{normalize_model_id, ModelSpec, PriceTable};
+use crate::records::{self, Records};
 use crate::scope::prompt_fingerprint;
-use crate::storage::{decode, encode, keys, KeyLocks, Storage};
+use crate::storage::{decode, encode, KeyLocks, Storage};
 use crate::tokens::estimate_tokens;
 
 const PREFIX: u8 = b'1';
@@ -349,8 +350,7 @@ pub struct L1Staged {
     count_key: u128,
     /// The record after the write; `None` when the prefix is now cold.
     record: Option<L1Record>,
-    new_size: u64,
-    old_size: Option<u64>,
+    staged: records::Staged,
     count: TokenCount,
     predicted: CacheAction,
     actual: Option<CacheAction>,
@@ -364,31 +364,22 @@ pub struct L1Staged {
 /// The prompt-cache layer.
 pub struct L1 {
     storage: Arc<Storage>,
-    /// L1's own lock stripes: a store takes its entry lock first and then
-    /// the L1 prefix lock; nothing takes them the other way round.
-    locks: KeyLocks,
+    /// Warm prefixes, under L1's own lock stripes: a store takes its entry
+    /// lock first and then the L1 prefix lock; nothing takes them the other
+    /// way round.
+    records: Records,
     settings: L1Settings,
     prices: PriceTable,
     /// Best known token count per (model family, prompt).
     counts: Cache<u128, TokenCount>,
-    entries: AtomicU64,
-    bytes: AtomicU64,
     counters: Counters,
-    evicting: AtomicBool,
 }
 
 impl L1 {
     /// Opens the layer, counting what sled already holds.
     pub fn open(storage: Arc<Storage>, settings: L1Settings, prices: PriceTable) -> L1 {
-        let (mut entries, mut bytes) = (0u64, 0u64);
-        for (_, v) in storage
-            .entries
-            .scan_prefix(keys::record_prefix(PREFIX))
-            .flatten()
-        {
-            entries += 1;
-            bytes += v.len() as u64;
-        }
+        let locks = Arc::new(KeyLocks::default());
+        let records = Records::open(storage.clone(), locks, PREFIX, |_, _, _| {});
         let counters = match storage.meta.get(COUNTERS_KEY) {
             Ok(Some(b)) => decode::<CountersSnapshot>(&b)
                 .map(|s| Counters::restore(&s))
@@ -401,14 +392,11 @@ impl L1 {
             .build();
         L1 {
             storage,
-            locks: KeyLocks::default(),
+            records,
             settings,
             prices,
             counts,
-            entries: AtomicU64::new(entries),
-            bytes: AtomicU64::new(bytes),
             counters,
-            evicting: AtomicBool::new(false),
         }
     }
 
@@ -433,16 +421,15 @@ impl L1 {
         fp: u128,
         now: u64,
     ) -> Option<(L1Record, u64)> {
-        let bytes = match self.storage.entries.get(keys::record(PREFIX, key)) {
-            Ok(b) => b?,
+        let (rec, size) = match self.stored(key) {
+            Ok(r) => r?,
             Err(e) => {
                 tracing::warn!("L1 read failed, treating the prefix as cold: {e}");
                 return None;
             }
         };
-        let rec: L1Record = decode(&bytes)?;
         let same = rec.prompt_fp == fp && rec.model == family && rec.namespace == namespace;
-        (same && rec.expires_ms > now).then_some((rec, bytes.len() as u64))
+        (same && rec.expires_ms > now).then_some((rec, size))
     }
 
     /// The best count known for a prompt, estimating (and memoising) if
@@ -622,13 +609,18 @@ impl L1 {
 
     /// Takes the lock of the plan's prefix. Take it after the entry lock.
     pub fn lock(&self, plan: &L1Plan) -> MutexGuard<'_, ()> {
-        self.locks.lock(plan.key)
+        self.records.locks().lock(plan.key)
     }
 
     /// Adds the write to `batch`. The caller holds [`L1::lock`] until
     /// [`L1::commit`] has run.
-    pub fn stage(&self, plan: &L1Plan, now: u64, batch: &mut sled::Batch) -> L1Staged {
-        let old = self.old_record(plan.key);
+    pub fn stage(
+        &self,
+        plan: &L1Plan,
+        now: u64,
+        batch: &mut sled::Batch,
+    ) -> Result<L1Staged, CacheError> {
+        let old = self.stored(plan.key)?;
         let live = old.as_ref().filter(|(r, _)| {
             r.expires_ms > now
                 && r.prompt_fp == plan.prompt_fp
@@ -690,11 +682,7 @@ impl L1 {
         let saved_nano = nano(read_saving(&plan.spec, tokens_read));
         let premium_nano = nano(write_premium(&plan.spec, tokens_written, plan.ttl));
 
-        let rk = keys::record(PREFIX, plan.key);
-        if let Some((o, _)) = &old {
-            batch.remove(&keys::expiry(PREFIX, o.expires_ms, plan.key)[..]);
-        }
-        let record = if warm_after {
+        let (record, staged) = if warm_after {
             let live = live.map(|(r, _)| r);
             let ttl = match live {
                 Some(r) if r.ttl == CacheTtl::OneHour => CacheTtl::OneHour,
@@ -713,20 +701,17 @@ impl L1 {
                 expires_ms,
                 uses: live.map(|r| r.uses + 1).unwrap_or(1),
             };
-            batch.insert(&rk[..], encode(&rec));
-            batch.insert(&keys::expiry(PREFIX, expires_ms, plan.key)[..], &[][..]);
-            Some(rec)
+            let staged = self
+                .records
+                .stage(plan.key, expires_ms, &encode(&rec), batch)?;
+            (Some(rec), staged)
         } else {
-            if old.is_some() {
-                batch.remove(&rk[..]);
-            }
-            None
+            (None, self.records.stage_remove(plan.key, batch)?)
         };
-        L1Staged {
+        Ok(L1Staged {
             count_key: plan.count_key,
-            new_size: record.as_ref().map(|r| encode(r).len() as u64).unwrap_or(0),
             record,
-            old_size: old.map(|(_, s)| s),
+            staged,
             count,
             predicted,
             actual,
@@ -735,31 +720,23 @@ impl L1 {
             premium_nano,
             tokens_read,
             tokens_written,
-        }
+        })
     }
 
     /// (record, size) currently stored under `key`, live or not.
-    fn old_record(&self, key: u128) -> Option<(L1Record, u64)> {
-        let bytes = self.storage.entries.get(keys::record(PREFIX, key)).ok()??;
-        let rec: L1Record = decode(&bytes)?;
-        Some((rec, bytes.len() as u64))
+    fn stored(&self, key: u128) -> Result<Option<(L1Record, u64)>, CacheError> {
+        let Some(value) = self.records.get(key)? else {
+            return Ok(None);
+        };
+        let rec = records::split(&value).and_then(|(_, p)| decode::<L1Record>(p));
+        Ok(rec.map(|r| (r, value.len() as u64)))
     }
 
     /// Makes an applied write visible in memory and in the counters; counts
     /// the prediction when the store carried usage. Returns whether the
     /// prefix is now marked warm (L1 stored it).
     pub fn commit(&self, s: L1Staged, metrics: &Metrics) -> bool {
-        if let Some(old) = s.old_size {
-            self.bytes
-                .fetch_sub(old.min(self.bytes.load(Relaxed)), Relaxed);
-            if s.record.is_none() {
-                self.entries
-                    .fetch_sub(1.min(self.entries.load(Relaxed)), Relaxed);
-            }
-        } else if s.record.is_some() {
-            self.entries.fetch_add(1, Relaxed);
-        }
-        self.bytes.fetch_add(s.new_size, Relaxed);
+        self.records.commit(s.staged);
         if s.count.source != TokenSource::Estimate {
             let keep = self
                 .counts
@@ -810,60 +787,11 @@ impl L1 {
     /// Evicts the prefixes closest to expiry until the layer is within its
     /// bounds; returns how many. Call without holding any lock.
     pub fn enforce_bounds(&self) -> Result<u64, CacheError> {
-        if self.within_bounds() || self.evicting.swap(true, Relaxed) {
-            return Ok(0);
-        }
-        let mut evicted = 0;
-        let result = (|| {
-            while !self.within_bounds() {
-                let first = self
-                    .storage
-                    .entries
-                    .scan_prefix(keys::expiry_prefix(PREFIX))
-                    .next();
-                let Some(item) = first else { break };
-                let (k, _) = item?;
-                match keys::parse_expiry(&k) {
-                    Some((exp, key)) if self.remove_key(key, Some(exp))? => evicted += 1,
-                    _ => {
-                        self.storage.entries.remove(k)?;
-                    }
-                }
-            }
-            Ok(evicted)
-        })();
-        self.evicting.store(false, Relaxed);
-        result
-    }
-
-    fn within_bounds(&self) -> bool {
-        self.entries.load(Relaxed) <= self.settings.max_entries
-            && self.bytes.load(Relaxed) <= self.settings.max_bytes
-    }
-
-    /// Removes prefix `key`; with `expect_expires`, only if its record still
-    /// has that expiry.
-    fn remove_key(&self, key: u128, expect_expires: Option<u64>) -> Result<bool, CacheError> {
-        let _guard = self.locks.lock(key);
-        let rk = keys::record(PREFIX, key);
-        let Some(bytes) = self.storage.entries.get(rk)? else {
-            return Ok(false);
-        };
-        let exp = decode::<L1Record>(&bytes).map(|r| r.expires_ms);
-        if expect_expires.is_some() && exp != expect_expires {
-            return Ok(false);
-        }
-        let mut batch = sled::Batch::default();
-        batch.remove(&rk[..]);
-        if let Some(exp) = exp {
-            batch.remove(&keys::expiry(PREFIX, exp, key)[..]);
-        }
-        self.storage.apply(batch)?;
-        self.entries
-            .fetch_sub(1.min(self.entries.load(Relaxed)), Relaxed);
-        let size = (bytes.len() as u64).min(self.bytes.load(Relaxed));
-        self.bytes.fetch_sub(size, Relaxed);
-        Ok(true)
+        self.records.evict_over(
+            self.settings.max_entries,
+            self.settings.max_bytes,
+            |_, _| {},
+        )
     }
 }
 
@@ -878,65 +806,17 @@ impl Layer for L1 {
         if filter.task_type.is_some() || filter.entry_key.is_some() {
             return Ok(0);
         }
-        let mut selected = Vec::new();
-        for item in self
-            .storage
-            .entries
-            .scan_prefix(keys::record_prefix(PREFIX))
-        {
-            let (k, v) = item?;
-            let Some(key) = keys::parse_record(&k) else {
-                continue;
-            };
-            // Unreadable records are removed by any namespace filter.
-            let other_namespace = decode::<L1Record>(&v).is_some_and(|rec| {
-                filter
-                    .namespace
-                    .as_deref()
-                    .is_some_and(|n| n != rec.namespace)
-            });
-            if !other_namespace {
-                selected.push(key);
-            }
-        }
-        let mut removed = 0;
-        for key in selected {
-            if self.remove_key(key, None)? {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        // Unreadable records are removed by any namespace filter.
+        let names = |p: &[u8]| decode::<L1Record>(p).map(|r| (r.namespace, String::new()));
+        self.records.invalidate(filter, names, |_| {})
     }
 
     fn sweep(&self, now: u64) -> Result<u64, CacheError> {
-        let start = keys::expiry(PREFIX, 0, 0);
-        let end = keys::expiry(PREFIX, now, 0);
-        let due: Vec<(u64, u128)> = self
-            .storage
-            .entries
-            .range(start..end)
-            .keys()
-            .take(10_000)
-            .filter_map(|k| keys::parse_expiry(&k.ok()?))
-            .collect();
-        let mut removed = 0;
-        for (exp, key) in due {
-            if self.remove_key(key, Some(exp))? {
-                removed += 1;
-            } else {
-                self.storage
-                    .entries
-                    .remove(keys::expiry(PREFIX, exp, key))?;
-            }
-        }
-        Ok(removed)
+        self.records.sweep(now, |_, _| {})
     }
 
     fn size(&self) -> LayerSize {
-        LayerSize {
-            entries: self.entries.load(Relaxed),
-            bytes: self.bytes.load(Relaxed),
-        }
+        self.records.size()
     }
 
     fn health(&self) -> LayerHealth {
@@ -1046,7 +926,7 @@ mod tests {
                 .unwrap();
             let _g = self.l1.lock(&plan);
             let mut batch = sled::Batch::default();
-            let s = self.l1.stage(&plan, now, &mut batch);
+            let s = self.l1.stage(&plan, now, &mut batch).unwrap();
             self.l1.storage.apply(batch).unwrap();
             self.l1.commit(s, &self.metrics)
         }
@@ -1226,7 +1106,7 @@ mod tests {
             .unwrap();
         let _g = f.l1.lock(&plan);
         let mut b = sled::Batch::default();
-        let s = f.l1.stage(&plan, crate::clock::now_ms(), &mut b);
+        let s = f.l1.stage(&plan, crate::clock::now_ms(), &mut b).unwrap();
         f.l1.storage.apply(b).unwrap();
         assert!(f.l1.commit(s, &f.metrics));
         drop(_g);

@@ -366,7 +366,10 @@ impl CacheManager {
             let _l1_guard = l1_plan.as_ref().map(|p| self.l1.lock(p));
             let now = now_ms();
             let mut batch = sled::Batch::default();
-            let staged_l1 = l1_plan.as_ref().map(|p| self.l1.stage(p, now, &mut batch));
+            let staged_l1 = l1_plan
+                .as_ref()
+                .map(|p| self.l1.stage(p, now, &mut batch))
+                .transpose()?;
             let w = EntryWrite {
                 scope: &scope,
                 input: &req.input_text,

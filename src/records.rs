@@ -27,9 +27,10 @@ pub struct Records {
     evicting: AtomicBool,
 }
 
-/// A staged write: what it replaces, for the counters.
+/// A staged write or removal: sizes before and after, for the counters.
 pub struct Staged {
-    size: u64,
+    /// `None` when the record is being removed.
+    size: Option<u64>,
     old_size: Option<u64>,
 }
 
@@ -118,21 +119,43 @@ impl Records {
         let mut value = Vec::with_capacity(8 + payload.len());
         value.extend_from_slice(&expires_ms.to_be_bytes());
         value.extend_from_slice(payload);
-        let size = value.len() as u64;
+        let size = Some(value.len() as u64);
         batch.insert(&keys::record(self.prefix, key)[..], value);
         batch.insert(&keys::expiry(self.prefix, expires_ms, key)[..], &[][..]);
         Ok(Staged { size, old_size })
     }
 
-    /// Accounts for an applied write.
+    /// Adds the removal of `key` (if present) to `batch`, under the same
+    /// contract as [`Records::stage`].
+    pub fn stage_remove(&self, key: u128, batch: &mut sled::Batch) -> Result<Staged, CacheError> {
+        let old = self.get(key)?;
+        if let Some((old_exp, _)) = old.as_deref().and_then(split) {
+            batch.remove(&keys::expiry(self.prefix, old_exp, key)[..]);
+        }
+        if old.is_some() {
+            batch.remove(&keys::record(self.prefix, key)[..]);
+        }
+        Ok(Staged {
+            size: None,
+            old_size: old.map(|v| v.len() as u64),
+        })
+    }
+
+    /// Accounts for an applied write or removal.
     pub fn commit(&self, staged: Staged) {
-        match staged.old_size {
-            Some(old) => sub(&self.bytes, old),
-            None => {
+        match (staged.old_size, staged.size) {
+            (Some(old), new) => {
+                sub(&self.bytes, old);
+                if new.is_none() {
+                    sub(&self.entries, 1);
+                }
+            }
+            (None, Some(_)) => {
                 self.entries.fetch_add(1, Relaxed);
             }
+            (None, None) => {}
         }
-        self.bytes.fetch_add(staged.size, Relaxed);
+        self.bytes.fetch_add(staged.size.unwrap_or(0), Relaxed);
     }
 
     /// Overwrites the payload of an existing record in place (same expiry),
