@@ -230,13 +230,16 @@ fn torn_copies_of_a_writing_server_never_panic_at_start() {
     let (mut served, mut refused) = (0, 0);
     for n in 0..6 {
         let copy = copies.path().join(format!("copy{n}"));
-        let status = Command::new("cp")
+        // cp may report a file that vanished mid-copy (the state file is
+        // replaced on every flush): what it leaves is exactly a torn copy.
+        Command::new("cp")
             .arg("-r")
             .arg(s.data_dir())
             .arg(&copy)
+            .stderr(std::process::Stdio::null())
             .status()
             .unwrap();
-        assert!(status.success());
+        assert!(copy.join("sled").is_dir(), "nothing was copied");
         // A copy still holds the source's lock file content; the lock itself is not copied.
         match start_or_refuse(&copy) {
             Ok(()) => served += 1,
