@@ -38,6 +38,8 @@ pub struct CacheManager {
     /// Writers hold it shared; a backup holds it exclusively, pausing writes
     /// (not lookups) while it copies.
     write_gate: parking_lot::RwLock<()>,
+    /// Record count last written to the state file (`u64::MAX`: none yet).
+    state_records: std::sync::atomic::AtomicU64,
     started: Instant,
 }
 
@@ -108,6 +110,7 @@ impl CacheManager {
             l3,
             metrics,
             write_gate: parking_lot::RwLock::new(()),
+            state_records: std::sync::atomic::AtomicU64::new(u64::MAX),
             started: Instant::now(),
         })
     }
@@ -668,9 +671,11 @@ impl CacheManager {
         }
         self.storage.measure_size();
         // Only after a flush: the state file claims what sled durably holds.
+        // Rewritten only when the count changed: an idle server writes nothing.
         let records: u64 = self.layers().iter().map(|l| l.size().entries).sum();
-        if self.storage.flush().is_ok() {
+        if self.storage.flush().is_ok() && self.state_records.swap(records, Relaxed) != records {
             if let Err(e) = self.storage.write_state(records) {
+                self.state_records.store(u64::MAX, Relaxed);
                 tracing::warn!("writing the state file failed: {e}");
             }
         }
