@@ -838,7 +838,7 @@ impl Layer for L1 {
             "predictions_from_usage": c.from_usage,
             "usage_corrections": c.usage_corrections,
             "lookups_refresh_warmth": false,
-            "token_estimator": "character classes (see docs/l1.md)",
+            "token_estimator": "character classes (see README, L1: Token counts)",
         });
         if let (Value::Object(dst), Value::Object(src)) = (&mut v, self.savings_json()) {
             dst.extend(src);
