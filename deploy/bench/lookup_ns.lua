@@ -1,0 +1,27 @@
+-- wrk script of deploy/bench/throughput.sh: POSTs L2 lookups to $WRK_PATH,
+-- cycling through the lines of $WRK_BODY_FILE, each "NAMESPACE<TAB>JSON".
+-- Every request carries X-Helios-Namespace = the body's namespace, as the
+-- Python client does, so the balancer routes it without reading the body.
+local reqs = {}
+for line in io.lines(os.getenv("WRK_BODY_FILE")) do
+    local ns, body = line:match("^([^\t]+)\t(.+)$")
+    if ns then
+        reqs[#reqs + 1] = wrk.format("POST", os.getenv("WRK_PATH"), {
+            ["Content-Type"] = "application/json",
+            ["X-Helios-Namespace"] = ns,
+        }, body)
+    end
+end
+assert(#reqs > 0, "no requests in WRK_BODY_FILE")
+local i = 0
+local threads = 0
+
+function setup(thread)
+    thread:set("offset", threads * 7919)
+    threads = threads + 1
+end
+
+function request()
+    i = i + 1
+    return reqs[((offset or 0) + i) % #reqs + 1]
+end
