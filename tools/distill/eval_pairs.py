@@ -14,6 +14,8 @@ texts (for the Rust-side "can this model represent the input?" guard).
 Eval data is read from --data (default /work/shared/eval/data); nothing is copied.
 
   python tools/distill/eval_pairs.py --model assets/embedder/minilm-l6-static [--json out.json]
+  python tools/distill/eval_pairs.py --model assets/embedder/multilingual-e5-small-static --quick \
+      --split test --sets korean_question_pair,parakqc,pawsx_ko,korsts,stsb,mrpc,gptcache_qqp,gptcache_mock
 """
 from __future__ import annotations
 
@@ -38,37 +40,85 @@ KO_SETS = ("korean_question_pair", "pawsx_ko", "korsts", "klue_sts", "parakqc")
 
 
 class StaticEmbedder:
+    """Python twin of src/embed/static_model.rs: optional `mapping` (id -> row) and `weights` (per id,
+    multiplied into the row; the e5 model keeps its int8 row scales there); [UNK] ids dropped."""
+
     def __init__(self, model_dir: str | Path):
         d = Path(model_dir)
-        self.E = load_file(str(d / "model.safetensors"))["embeddings"].astype(np.float32)
+        t = load_file(str(d / "model.safetensors"))
+        self.E = t["embeddings"].astype(np.float32)
+        self.mapping = t["mapping"].astype(np.int64) if "mapping" in t else None
+        self.weights = t["weights"].astype(np.float32) if "weights" in t else None
         self.tok = Tokenizer.from_file(str(d / "tokenizer.json"))
         self.tok.no_padding()
         self.tok.no_truncation()
-        self.unk_id = self.tok.token_to_id("[UNK]")
+        model = json.loads((d / "tokenizer.json").read_text(encoding="utf-8"))["model"]
+        self.unk_id = model.get("unk_id") if model.get("type") == "Unigram" else None
+        if self.unk_id is None:
+            self.unk_id = self.tok.token_to_id(model.get("unk_token") or "[UNK]")
         self.config = json.loads((d / "config.json").read_text())
 
     def encode_ids(self, texts: list[str]):
         return self.tok.encode_batch(list(texts), add_special_tokens=False)
 
+    def vector(self, ids) -> np.ndarray | None:
+        ids = np.array([i for i in ids if i != self.unk_id], dtype=np.int64)
+        if not len(ids):
+            return None
+        rows = self.E[self.mapping[ids] if self.mapping is not None else ids]
+        v = (rows * self.weights[ids][:, None]).sum(0) if self.weights is not None else rows.mean(0)
+        n = np.linalg.norm(v)
+        return v / n if n > 0 else None
+
     def encode(self, texts: list[str], batch: int = 4096) -> np.ndarray:
         out = np.zeros((len(texts), self.E.shape[1]), dtype=np.float32)
         for s in range(0, len(texts), batch):
             for j, enc in enumerate(self.encode_ids(texts[s:s + batch])):
-                ids = [i for i in enc.ids if i != self.unk_id]
-                if ids:
-                    v = self.E[ids].mean(0)
-                    n = np.linalg.norm(v)
-                    out[s + j] = v / n if n > 0 else v
+                v = self.vector(enc.ids)
+                if v is not None:
+                    out[s + j] = v
         return out
 
 
-def load_pairs(data: Path, name: str) -> list[dict]:
+SPLIT = "all"  # set by --split: all | train | dev | test (fixed split of /work/shared/eval/split.py)
+SPLIT_PY = None
+
+
+def load_pairs(data: Path, name: str, split: str | None = None) -> list[dict]:
     p = data / name / "pairs.jsonl"
     if not p.exists():
         p = data / name / "pairs.jsonl.gz"
     op = gzip.open if p.suffix == ".gz" else open
     with op(p, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        pairs = [json.loads(line) for line in f if line.strip()]
+    split = split or SPLIT
+    if split != "all":
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("eval_split", SPLIT_PY or data.parent / "split.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        pairs = [q for q, sp in zip(pairs, mod.split_of(pairs)) if sp == split]
+    return pairs
+
+
+def rust_refuses(text: str, enc, unk_id, fixed: bool) -> bool:
+    """src/embed/static_model.rs `representable` as of this writing (fixed=False: the loader reads
+    `model.unk_token`, which a Unigram tokenizer.json lacks, so no id counts as unknown), or with the
+    proposed fix (fixed=True: Unigram `unk_id` counted; lone metaspace tokens left out of the
+    per-span count). Python offsets are in chars, Rust's in bytes: same spans."""
+    ids = enc.ids
+    unk = unk_id if fixed else None
+    unknown = sum(1 for i in ids if i == unk)
+    if unknown == len(ids) or unknown * 4 > len(ids):
+        return True
+    per_span = {}
+    for tokstr, span in zip(enc.tokens, enc.offsets):
+        if fixed and tokstr == "\u2581":
+            continue
+        per_span[span] = per_span.get(span, 0) + 1
+    shattered = sum(1 for (a, b), n in per_span.items() if n > 1 and len(text[a:b]) == 1)
+    letters = sum(1 for ch in text if ch.isalpha())
+    return letters >= 4 and shattered * 5 >= letters
 
 
 def cosines(m, pairs) -> np.ndarray:
@@ -158,50 +208,80 @@ def coverage_stats(m, texts):
     return np.array(rows)
 
 
+def set_lang(pairs) -> str:
+    langs = [p["lang"] for p in pairs]
+    return max(set(langs), key=langs.count)
+
+
 def main():
+    global SPLIT, SPLIT_PY
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", default="/work/shared/eval/data")
     ap.add_argument("--json", help="write all numbers here")
     ap.add_argument("--quick", action="store_true", help="skip gptcache_qqp and Korean stats")
+    ap.add_argument("--sets", default=",".join(EN_SETS),
+                    help="comma list of pair sets (default: the English ones); gptcache_mock = replay")
+    ap.add_argument("--split", default="all", choices=["all", "train", "dev", "test"],
+                    help="evaluate only this part of the fixed split (../split.py next to --data)")
+    ap.add_argument("--split-py", help="path of split.py (default: DATA/../split.py)")
+    ap.add_argument("--grid", action="store_true", help="also store P/R/F1 at t = 0.50..0.99 (JSON)")
+    ap.add_argument("--refusal", action="store_true",
+                    help="count texts the Rust representability rule refuses (as is / fixed)")
     args = ap.parse_args()
+    SPLIT, SPLIT_PY = args.split, args.split_py
     data = Path(args.data)
     m = StaticEmbedder(args.model)
-    res = {"model": args.model, "config": m.config, "sets": {}}
+    res = {"model": args.model, "config": m.config, "split": args.split, "sets": {}}
+    sets = [x for x in args.sets.split(",") if x]
+    grid = np.round(np.arange(0.50, 0.9901, 0.01), 2)
 
-    print(f"model {args.model}: {m.E.shape} {m.config.get('dtype')}")
-    print(f"{'set':14s} {'n':>6s} {'AUC':>6s} | best-F1 t   P     R     F1  | " +
+    print(f"model {args.model}: {m.E.shape} {m.config.get('dtype')}  split={args.split}")
+    print(f"{'set':20s} {'n':>6s} {'AUC':>6s} | best-F1 t   P     R     F1  | " +
           " | ".join(f"@{t:.2f} P/R/F1" for t in THRESHOLDS))
-    for name in EN_SETS:
-        if args.quick and name == "gptcache_qqp":
+    for name in sets:
+        if name == "gptcache_mock" or (args.quick and name == "gptcache_qqp"):
             continue
-        pairs = [p for p in load_pairs(data, name) if p["lang"] == "en"]
+        pairs = load_pairs(data, name)
+        lang = set_lang(pairs)
+        pairs = [p for p in pairs if p["lang"] == lang]
         cos = cosines(m, pairs)
         y = np.array([p["label"] for p in pairs])
-        r = {"n": len(pairs), "pos": int(y.sum()), "auc": auc(cos, y),
+        r = {"n": len(pairs), "pos": int(y.sum()), "lang": lang, "auc": auc(cos, y),
              "best_f1": dict(zip(("t", "p", "r", "f1"), best_f1(cos, y))) if (y == 0).any() else None,
              "at": {f"{t:.2f}": dict(zip(("p", "r", "f1"), prf(cos, y, t))) for t in THRESHOLDS}}
-        if name == "stsb" and "score" in pairs[0]:
+        if args.grid:
+            r["grid"] = {f"{t:.2f}": dict(zip(("p", "r", "f1"), prf(cos, y, t))) for t in grid}
+            r["cos_pos"] = np.sort(cos[y == 1]).tolist()
+        if "score" in pairs[0]:
             s = np.array([p["score"] for p in pairs])
             r["spearman"] = float(np.corrcoef(np.argsort(np.argsort(cos)), np.argsort(np.argsort(s)))[0, 1])
+        if args.refusal:
+            texts = sorted({p["a"] for p in pairs} | {p["b"] for p in pairs})
+            encs = m.encode_ids(texts)
+            r["refused_as_is"] = sum(rust_refuses(t, e, m.unk_id, False) for t, e in zip(texts, encs)) / len(texts)
+            r["refused_fixed"] = sum(rust_refuses(t, e, m.unk_id, True) for t, e in zip(texts, encs)) / len(texts)
         res["sets"][name] = r
         bf = r["best_f1"]
         bfs = f"{bf['t']:.3f} {bf['p']:.3f} {bf['r']:.3f} {bf['f1']:.3f}" if bf else "  (positives only)  "
-        print(f"{name:14s} {r['n']:6d} {r['auc'] or float('nan'):6.3f} | {bfs} | " + " | ".join(
+        print(f"{name:20s} {r['n']:6d} {r['auc'] or float('nan'):6.3f} | {bfs} | " + " | ".join(
             f"{v['p']:.2f}/{v['r']:.2f}/{v['f1']:.2f}" for v in r["at"].values())
-            + (f"  spearman={r['spearman']:.3f}" if "spearman" in r else ""))
+            + (f"  spearman={r['spearman']:.3f}" if "spearman" in r else "")
+            + (f"  refused as-is/fixed {r['refused_as_is']:.3f}/{r['refused_fixed']:.3f}" if args.refusal else ""))
 
-    rows = replay(m, load_pairs(data, "gptcache_mock"), np.round(np.arange(0.80, 0.9501, 0.01), 2))
-    res["replay"] = rows
-    print("cache replay gptcache_mock (999 a's stored, query each b): t correct wrong miss")
-    for r in rows:
-        print(f"  {r['t']:.2f} {r['correct']:4d} {r['wrong']:4d} {r['miss']:4d}")
+    if "gptcache_mock" in sets:
+        mock = load_pairs(data, "gptcache_mock")
+        rows = replay(m, mock, np.round(np.arange(0.70, 0.9901, 0.01), 2))
+        res["replay"] = rows
+        print(f"cache replay gptcache_mock ({len(mock)} a's stored, query each b): t correct wrong miss")
+        for r in rows:
+            print(f"  {r['t']:.2f} {r['correct']:4d} {r['wrong']:4d} {r['miss']:4d}")
 
     if not args.quick:
         cov = {}
-        for lang, sets in (("en", EN_SETS), ("ko", KO_SETS)):
+        for lang, lsets in (("en", EN_SETS), ("ko", KO_SETS)):
             texts = []
-            for name in sets:
+            for name in lsets:
                 for p in load_pairs(data, name):
                     if p["lang"] == lang:
                         texts += [p["a"], p["b"]]
