@@ -122,15 +122,18 @@ frontend helios
     bind ${BIND}
 ${HTTPLOG}
     # The routing key: the X-Helios-Namespace header (the Python client and
-    # the gateway send it) ...
+    # the gateway's clients send it) ...
+    acl cache_api path_beg /api/v1/helios/cache/
     http-request set-var(txn.ns) req.fhdr(X-Helios-Namespace) if { req.fhdr(X-Helios-Namespace) -m found }
-    # ... else the body's "namespace", else "default" -- exactly what the
-    # node itself will use, so header and headerless requests of a namespace
-    # meet on the same node. The header is never added or changed.
-    http-request wait-for-body time 2s if !{ var(txn.ns) -m found } METH_POST
-    http-request set-var(txn.blen) req.body_len if !{ var(txn.ns) -m found }
-    http-request return status 400 content-type application/json string '{"error":{"code":"namespace_header_required","message":"request body too large for the balancer to read its namespace: send the X-Helios-Namespace header"}}' if !{ var(txn.ns) -m found } { req.body_size,sub(txn.blen) gt 0 }
-    http-request set-var(txn.ns) req.body,json_query('\$.namespace') if !{ var(txn.ns) -m found }
+    # ... else, on the cache API, the body's "namespace", else "default" --
+    # exactly what the node itself will use, so header and headerless
+    # requests of a namespace meet on the same node. The header is never
+    # added or changed. (Gateway bodies, /v1/..., carry no namespace: there
+    # it is the header or "default", and the body is not waited for.)
+    http-request wait-for-body time 2s if !{ var(txn.ns) -m found } METH_POST cache_api
+    http-request set-var(txn.blen) req.body_len if !{ var(txn.ns) -m found } cache_api
+    http-request return status 400 content-type application/json string '{"error":{"code":"namespace_header_required","message":"request body too large for the balancer to read its namespace: send the X-Helios-Namespace header"}}' if !{ var(txn.ns) -m found } cache_api { req.body_size,sub(txn.blen) gt 0 }
+    http-request set-var(txn.ns) req.body,json_query('\$.namespace') if !{ var(txn.ns) -m found } cache_api
     http-request set-var(txn.ns) str(default) if !{ var(txn.ns) -m found }
     default_backend helios_nodes
 
@@ -143,6 +146,9 @@ backend helios_nodes
     option httpchk
     http-check send meth GET uri /api/v1/helios/cache/health ver HTTP/1.1 hdr Host helios-health
     http-check expect status 200
+    # Gateway calls (/v1/messages, /v1/chat/completions) wait for the model
+    # on a miss: give them minutes, not the 30 s of the cache API.
+    http-request set-timeout server 10m if { path_beg /v1/ }
     # Down after 2 failed checks 1 s apart, up again after 2 good ones.
     # weight 100 gives each node 1600 points on the ring (an even spread).
     default-server check inter 1s fall 2 rise 2 weight 100 maxconn ${MAXCONN}
