@@ -2,17 +2,25 @@
 -- cycling through the lines of $WRK_BODY_FILE, each "NAMESPACE<TAB>JSON".
 -- Every request carries X-Helios-Namespace = the body's namespace, as the
 -- Python client does, so the balancer routes it without reading the body.
-local reqs = {}
+local lines = {}
 for line in io.lines(os.getenv("WRK_BODY_FILE")) do
     local ns, body = line:match("^([^\t]+)\t(.+)$")
-    if ns then
-        reqs[#reqs + 1] = wrk.format("POST", os.getenv("WRK_PATH"), {
+    if ns then lines[#lines + 1] = { ns, body } end
+end
+assert(#lines > 0, "no requests in WRK_BODY_FILE")
+local reqs = {}
+
+-- Requests are formatted in init(), once wrk knows the Host header (at load
+-- time it does not, and a request without Host is a 400).
+function init(args)
+    local path = os.getenv("WRK_PATH")
+    for k, l in ipairs(lines) do
+        reqs[k] = wrk.format("POST", path, {
             ["Content-Type"] = "application/json",
-            ["X-Helios-Namespace"] = ns,
-        }, body)
+            ["X-Helios-Namespace"] = l[1],
+        }, l[2])
     end
 end
-assert(#reqs > 0, "no requests in WRK_BODY_FILE")
 local i = 0
 local threads = 0
 

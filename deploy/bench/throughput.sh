@@ -105,7 +105,7 @@ run() {  # run LABEL TARGET_URL NODES_USED HAPROXY_PID|-
         "$((l1 - l0))" "$((h1 - h0))" "${before[*]}" "${after[*]}" <<'PY'
 import re, sys
 label, used, hz, wrk, hticks, wticks, lookups, hits, b, a = sys.argv[1:]
-hz, used = int(hz), int(used)
+hz, used, lookups, hits = int(hz), int(used), int(lookups), int(hits)
 t = open(wrk).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 total = int(re.search(r"(\d+) requests in", t).group(1))
@@ -119,6 +119,8 @@ print(f"{label:<18} {rps:>9.0f} {lat.get('50','-'):>8} {lat.get('99','-'):>8} "
       f"{' '.join(f'{c:5.2f}' for c in node):>17} {int(hticks) / hz:>7.2f} {int(wticks) / hz:>6.2f} "
       f"{node_cpu / total * 1e6:>8.1f} {int(hticks) / hz / total * 1e6:>8.1f}"
       + (f"  socket errors: {errs.group(1)}" if errs else ""))
+if non2xx or hits < lookups:
+    print(f"{'':<18} WARNING: not every lookup was a 200 L2 hit; this run measures something else")
 PY
 }
 
