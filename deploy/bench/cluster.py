@@ -150,6 +150,14 @@ class Balancer:
                 states[labels["server"].strip('"')] = labels["state"].strip('"')
         return states
 
+    def backend_counter(self, name):
+        """A counter of the backend from the exporter, e.g. redispatch_warnings_total."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.stats_port}/metrics", timeout=2) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(f"haproxy_backend_{name}{{") and 'proxy="helios_nodes"' in line:
+                    return int(float(line.rsplit(" ", 1)[1]))
+        return 0
+
     def wait_servers_up(self, n, timeout=30):
         wait_until(f"{n} servers UP",
                    lambda: sum(1 for s in self.server_states().values() if s == "UP") == n

@@ -165,11 +165,15 @@ def main():
             victim = nodes[0]
             owned = [ns for ns in after if after[ns] == victim.name]
             share = sum(a.entries for _ in owned) / total
+            redis0 = lb.backend_counter("redispatch_warnings_total")
             victim.kill9()
             t0 = time.monotonic()
             res = sweep(c, keys)
             r = report(f"{victim.name} killed (at once)", res, total, t0)
             r["expected_hit_rate"] = 1 - share
+            r["redispatched"] = lb.backend_counter("redispatch_warnings_total") - redis0
+            print(f"{'':<22} {r['redispatched']} lookups found {victim.name} refusing and were "
+                  f"redispatched before the health check marked it down")
             results.append(r)
             lb.wait_state(victim.name, "DOWN")
             t0 = time.monotonic()
