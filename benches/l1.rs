@@ -11,11 +11,13 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
+use helios_cache::cache::l1::tokens::estimate_tokens;
+use helios_cache::cache::l1::L1;
+use helios_cache::cache::request::CacheTtl;
 use helios_cache::clock::now_ms;
 use helios_cache::config::Options;
-use helios_cache::l1::L1;
-use helios_cache::storage::Storage;
-use helios_cache::tokens::estimate_tokens;
+use helios_cache::store::Storage;
+use helios_cache::store::WriteBatch;
 
 /// About 10k estimated tokens of English-like text.
 fn ten_k_prompt() -> String {
@@ -40,11 +42,11 @@ fn bench(c: &mut Criterion) {
     }
     .resolve()
     .unwrap();
-    let storage = Arc::new(Storage::open(&settings).unwrap());
+    let storage = Arc::new(Storage::open(&settings.cache.store).unwrap());
     let l1 = L1::open(
         storage.clone(),
-        settings.l1.clone(),
-        settings.prices.clone(),
+        settings.cache.l1.clone(),
+        settings.cache.prices.clone(),
     );
     let prompt = ten_k_prompt();
     let model = "claude-sonnet-4-5-20250929";
@@ -54,15 +56,22 @@ fn bench(c: &mut Criterion) {
         estimate_tokens(&prompt)
     );
     let plan = l1
-        .plan(true, "bench", model, Some(&prompt), None, None, None)
-        .unwrap()
+        .plan(
+            true,
+            "bench",
+            model,
+            Some(&prompt),
+            CacheTtl::FiveMinutes,
+            None,
+            None,
+        )
         .unwrap();
     {
         let _g = l1.lock(&plan);
-        let mut batch = sled::Batch::default();
+        let mut batch = WriteBatch::default();
         let staged = l1.stage(&plan, now_ms(), &mut batch).unwrap();
         storage.apply(batch).unwrap();
-        assert!(l1.commit(staged, &helios_cache::metrics::Metrics::default()));
+        assert!(l1.commit(staged, &helios_cache::cache::metrics::Metrics::default()));
     }
 
     let mut g = c.benchmark_group("l1_lookup_10k_tokens");

@@ -27,13 +27,15 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use serde_json::value::RawValue;
 
-use helios_cache::api::{LookupRequest, StoreRequest};
+use helios_cache::cache::l2::{L2Write, L2};
+use helios_cache::cache::layer::RawJson;
+use helios_cache::cache::records::KeyLocks;
+use helios_cache::cache::request::{Layers, Lookup, ScopeFields, Store};
+use helios_cache::cache::scope::Scope;
+use helios_cache::cache::{CacheManager, CacheSettings};
 use helios_cache::clock::now_ms;
-use helios_cache::config::{Options, Settings};
-use helios_cache::l2::{L2Write, RawJson, L2};
-use helios_cache::manager::CacheManager;
-use helios_cache::scope::Scope;
-use helios_cache::storage::{KeyLocks, Storage};
+use helios_cache::config::Options;
+use helios_cache::store::{Storage, WriteBatch};
 
 const RESPONSE_BYTES: usize = 1024;
 const PICKS: usize = 100_000;
@@ -50,7 +52,7 @@ fn response() -> Box<RawValue> {
     RawValue::from_string(format!("{head}{pad}\"}}")).unwrap()
 }
 
-fn settings(dir: &std::path::Path) -> Settings {
+fn settings(dir: &std::path::Path) -> CacheSettings {
     let hot_mb = std::env::var("HELIOS_BENCH_L2_HOT_MB")
         .ok()
         .and_then(|v| v.parse().ok());
@@ -63,6 +65,7 @@ fn settings(dir: &std::path::Path) -> Settings {
     }
     .resolve()
     .unwrap()
+    .cache
 }
 
 fn sizes() -> Vec<usize> {
@@ -123,22 +126,10 @@ fn fill_manager(mgr: &CacheManager, n: usize) {
         for t in 0..threads {
             s.spawn(move || {
                 for i in (t..n).step_by(threads) {
-                    let req = StoreRequest {
-                        input_text: input(i),
-                        response_data: response(),
-                        task_type: None,
-                        model_used: None,
-                        system_prompt: None,
-                        tokens_used: Some(150),
-                        store_in_l1: Some(false),
-                        store_in_l2: Some(true),
-                        store_in_l3: Some(false),
-                        namespace: None,
-                        ttl_seconds: Some(24 * 3600),
-                        cache_ttl: None,
-                        system_prompt_tokens: None,
-                        usage: None,
-                    };
+                    let mut req = Store::new(scope(), input(i), Arc::from(response())).unwrap();
+                    req.tokens_used = Some(150);
+                    req.layers = Layers::from_flags(Some(false), Some(true), Some(false));
+                    req.ttl_seconds = Some(24 * 3600);
                     mgr.store(&req).unwrap();
                 }
             });
@@ -146,18 +137,14 @@ fn fill_manager(mgr: &CacheManager, n: usize) {
     });
 }
 
-fn lookup_req(i: usize) -> LookupRequest {
-    LookupRequest {
-        input_text: input(i),
-        task_type: None,
-        system_prompt: None,
-        model: None,
-        namespace: None,
-        use_l1: Some(false),
-        use_l2: Some(true),
-        use_l3: Some(false),
-        similarity_threshold: None,
-    }
+fn scope() -> ScopeFields {
+    ScopeFields::new(None, None, None).unwrap()
+}
+
+fn lookup_req(i: usize) -> Lookup {
+    let mut l = Lookup::new(scope(), input(i)).unwrap();
+    l.layers = Layers::from_flags(Some(false), Some(true), Some(false));
+    l
 }
 
 fn bench_manager(c: &mut Criterion, n: usize) {
@@ -174,7 +161,7 @@ fn bench_manager(c: &mut Criterion, n: usize) {
     );
     let mut group = c.benchmark_group(format!("l2_manager/{n}"));
     for (pattern, lo) in [("uniform", 0), ("hot10k", n.saturating_sub(HOT_SET))] {
-        let reqs: Vec<LookupRequest> = picks(lo, n).into_iter().map(lookup_req).collect();
+        let reqs: Vec<Lookup> = picks(lo, n).into_iter().map(lookup_req).collect();
         assert!(mgr.lookup(&reqs[0]).unwrap().hit);
         let mut i = 0;
         group.bench_function(pattern, |b| {
@@ -199,7 +186,7 @@ fn fill_layer(storage: &Storage, l2: &L2, n: usize) {
     let mut i = 0;
     while i < n {
         let now = now_ms();
-        let mut batch = sled::Batch::default();
+        let mut batch = WriteBatch::default();
         let mut staged = Vec::new();
         let inputs: Vec<String> = (i..(i + 1000).min(n)).map(input).collect();
         for text in &inputs {
@@ -223,7 +210,7 @@ fn fill_layer(storage: &Storage, l2: &L2, n: usize) {
 fn bench_layer(c: &mut Criterion, n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let settings = settings(dir.path());
-    let storage = Arc::new(Storage::open(&settings).unwrap());
+    let storage = Arc::new(Storage::open(&settings.store).unwrap());
     let l2 = L2::open(
         storage.clone(),
         Arc::new(KeyLocks::default()),

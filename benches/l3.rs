@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 
+use helios_cache::cache::l3::index::VectorIndex;
 use helios_cache::embed::{Embedder, StaticEmbedder};
-use helios_cache::l3::index::VectorIndex;
 
 const QUERIES: usize = 2_000;
 

@@ -16,8 +16,8 @@ mod corpus;
 use std::hint::black_box;
 use std::time::Instant;
 
+use helios_cache::cache::l3::index::VectorIndex;
 use helios_cache::embed::{dot, Embedder, StaticEmbedder};
-use helios_cache::l3::index::VectorIndex;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();

@@ -3,20 +3,29 @@
 //!
 //! Every option is declared once, in [`Options`], which is both the clap
 //! argument set (clap handles flag > env) and the TOML file schema. [`Settings`]
-//! is the resolved, validated result the rest of the program uses.
+//! is the resolved, validated result: each part's own settings type (the
+//! core's [`CacheSettings`] with its layers' and the store's settings, the
+//! edge's [`ServerSettings`]). Nothing below imports this module.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
-use crate::l3::Guard;
-use crate::pricing::{ModelSpec, PriceTable};
+use crate::cache::l1::L1Settings;
+use crate::cache::l2::L2Settings;
+use crate::cache::l3::{Guard, L3Settings};
+use crate::cache::pricing::{ModelSpec, PriceTable};
+use crate::cache::request::Limits;
+use crate::cache::CacheSettings;
+use crate::embed::EmbeddingOptions;
+use crate::http::ServerSettings;
+use crate::store::{Durability, StoreSettings};
 
 /// How hard a store is pushed to disk before it is acknowledged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Durability {
+pub enum DurabilityArg {
     /// Flush on a short interval; a crash can lose the last interval's stores.
     Interval,
     /// Flush before every store is acknowledged.
@@ -57,7 +66,7 @@ pub struct Options {
     /// stores acknowledged within that window); `sync`: every store is on disk
     /// before it is acknowledged. [default: interval]
     #[arg(long, env = "HELIOS_DURABILITY", value_enum)]
-    pub durability: Option<Durability>,
+    pub durability: Option<DurabilityArg>,
 
     /// Flush period of the `interval` durability mode, in milliseconds. [default: 200]
     #[arg(long, env = "HELIOS_FLUSH_INTERVAL_MS")]
@@ -196,74 +205,9 @@ pub struct Options {
 /// Resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub bind: String,
-    pub data_dir: PathBuf,
-    pub workers: usize,
-    pub body_limit: usize,
-    pub durability: Durability,
-    pub flush_interval_ms: u64,
-    pub sweep_interval_ms: u64,
-    pub sled_cache_bytes: u64,
-    pub l1: L1Settings,
-    pub l2: L2Settings,
+    pub server: ServerSettings,
+    pub cache: CacheSettings,
     pub log_format: LogFormat,
-    pub default_model: String,
-    pub prices: PriceTable,
-    pub l3: L3Options,
-    pub embedding: EmbeddingOptions,
-    pub limits: Limits,
-    pub api_key: Option<String>,
-    pub backup_root: PathBuf,
-}
-
-/// Limits on what one request may carry.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_input_bytes: usize,
-    pub max_response_bytes: usize,
-    pub max_json_depth: usize,
-    pub request_timeout_ms: u64,
-}
-
-/// L3 limits; the threshold is settled once the embedder is known.
-#[derive(Debug, Clone)]
-pub struct L3Options {
-    pub ttl_seconds: u64,
-    pub max_ttl_seconds: u64,
-    pub max_entries: u64,
-    pub max_bytes: u64,
-    pub threshold: Option<f64>,
-    pub guard: Guard,
-}
-
-/// Which embedder L3 uses.
-#[derive(Debug, Clone)]
-pub struct EmbeddingOptions {
-    pub model: Option<String>,
-    pub url: Option<String>,
-    pub api_model: String,
-    pub timeout_ms: u64,
-}
-
-/// L1 TTLs and limits.
-#[derive(Debug, Clone)]
-pub struct L1Settings {
-    /// Warmth after a use with the default (5-minute) TTL.
-    pub ttl_seconds: u64,
-    /// Warmth after a use with `cache_ttl: "1h"`.
-    pub ttl_1h_seconds: u64,
-    pub max_entries: u64,
-    pub max_bytes: u64,
-}
-
-/// L2 limits.
-#[derive(Debug, Clone)]
-pub struct L2Settings {
-    pub ttl_seconds: u64,
-    pub max_ttl_seconds: u64,
-    pub max_entries: u64,
-    pub max_bytes: u64,
-    pub hot_bytes: u64,
 }
 
 /// A configuration problem, reported before anything is opened.
@@ -326,6 +270,10 @@ impl Options {
 
     /// Applies defaults and checks ranges.
     pub fn resolve(self) -> Result<Settings, ConfigError> {
+        let durability = match self.durability.unwrap_or(DurabilityArg::Interval) {
+            DurabilityArg::Interval => Durability::Interval,
+            DurabilityArg::Sync => Durability::Sync,
+        };
         let workers = self.workers.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -347,7 +295,7 @@ impl Options {
             max_entries: self.l1_max_entries.unwrap_or(100_000),
             max_bytes: self.l1_max_bytes.unwrap_or(64 << 20),
         };
-        let l3 = L3Options {
+        let l3 = L3Settings {
             ttl_seconds: self
                 .l3_ttl_seconds
                 .unwrap_or(86_400.min(self.l3_max_ttl_seconds.unwrap_or(u64::MAX))),
@@ -373,36 +321,44 @@ impl Options {
         let limits = Limits {
             max_input_bytes: self.max_input_bytes.unwrap_or(1 << 20),
             max_response_bytes: self.max_response_bytes.unwrap_or(4 << 20),
-            max_json_depth: self.max_json_depth.unwrap_or(64),
-            request_timeout_ms: self.request_timeout_ms.unwrap_or(10_000),
         };
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
         let backup_root = self.backup_root.unwrap_or_else(|| {
             let abs = std::path::absolute(&data_dir).unwrap_or_else(|_| data_dir.clone());
             abs.parent().map(PathBuf::from).unwrap_or(abs)
         });
+        let flush_interval_ms = self.flush_interval_ms.unwrap_or(200);
         let settings = Settings {
-            backup_root,
-            limits,
-            api_key: self.api_key.filter(|k| !k.is_empty()),
-            l3,
-            embedding,
-            l1,
-            bind: self.bind.unwrap_or_else(|| "127.0.0.1:8002".into()),
-            data_dir,
-            workers,
-            body_limit: self.body_limit.unwrap_or(4 << 20),
-            durability: self.durability.unwrap_or(Durability::Interval),
-            flush_interval_ms: self.flush_interval_ms.unwrap_or(200),
-            sweep_interval_ms: self.sweep_interval_ms.unwrap_or(1000),
-            sled_cache_bytes: self.sled_cache_mb.unwrap_or(256) << 20,
-            l2,
+            server: ServerSettings {
+                bind: self.bind.unwrap_or_else(|| "127.0.0.1:8002".into()),
+                workers,
+                body_limit: self.body_limit.unwrap_or(4 << 20),
+                max_json_depth: self.max_json_depth.unwrap_or(64),
+                request_timeout_ms: self.request_timeout_ms.unwrap_or(10_000),
+                api_key: self.api_key.filter(|k| !k.is_empty()),
+                flush_interval_ms,
+            },
+            cache: CacheSettings {
+                store: StoreSettings {
+                    data_dir,
+                    durability,
+                    flush_interval_ms,
+                    sled_cache_bytes: self.sled_cache_mb.unwrap_or(256) << 20,
+                },
+                l1,
+                l2,
+                l3,
+                embedding,
+                limits,
+                default_model: self
+                    .default_model
+                    .unwrap_or_else(|| "claude-sonnet-4-5".into()),
+                prices: PriceTable::with_overrides(self.models.unwrap_or_default())
+                    .map_err(ConfigError)?,
+                backup_root,
+                sweep_interval_ms: self.sweep_interval_ms.unwrap_or(1000),
+            },
             log_format: self.log_format.unwrap_or(LogFormat::Text),
-            default_model: self
-                .default_model
-                .unwrap_or_else(|| "claude-sonnet-4-5".into()),
-            prices: PriceTable::with_overrides(self.models.unwrap_or_default())
-                .map_err(ConfigError)?,
         };
         settings.check()?;
         Ok(settings)
@@ -412,47 +368,52 @@ impl Options {
 impl Settings {
     fn check(&self) -> Result<(), ConfigError> {
         let bad = |what: &str| Err(ConfigError(what.to_string()));
-        if self.workers == 0 || self.workers > 1024 {
+        let (server, cache) = (&self.server, &self.cache);
+        if server.workers == 0 || server.workers > 1024 {
             return bad("workers must be between 1 and 1024");
         }
-        if self.body_limit < 1024 {
+        if server.body_limit < 1024 {
             return bad("body_limit must be at least 1024 bytes");
         }
-        if self.flush_interval_ms == 0 || self.sweep_interval_ms == 0 {
+        if server.flush_interval_ms == 0 || cache.sweep_interval_ms == 0 {
             return bad("flush_interval_ms and sweep_interval_ms must be positive");
         }
-        if self.l2.ttl_seconds == 0 || self.l2.ttl_seconds > self.l2.max_ttl_seconds {
+        if cache.l2.ttl_seconds == 0 || cache.l2.ttl_seconds > cache.l2.max_ttl_seconds {
             return bad("l2_ttl_seconds must be positive and at most l2_max_ttl_seconds");
         }
-        if self.l1.ttl_seconds == 0 || self.l1.ttl_1h_seconds < self.l1.ttl_seconds {
+        if cache.l1.ttl_seconds == 0 || cache.l1.ttl_1h_seconds < cache.l1.ttl_seconds {
             return bad("l1_ttl_seconds must be positive and at most l1_ttl_1h_seconds");
         }
-        if self.l1.max_entries == 0 || self.l1.max_bytes == 0 {
+        if cache.l1.max_entries == 0 || cache.l1.max_bytes == 0 {
             return bad("l1_max_entries and l1_max_bytes must be positive");
         }
-        if self.l3.ttl_seconds == 0 || self.l3.ttl_seconds > self.l3.max_ttl_seconds {
+        if cache.l3.ttl_seconds == 0 || cache.l3.ttl_seconds > cache.l3.max_ttl_seconds {
             return bad("l3_ttl_seconds must be positive and at most l3_max_ttl_seconds");
         }
-        if self.l3.max_entries == 0 || self.l3.max_bytes == 0 {
+        if cache.l3.max_entries == 0 || cache.l3.max_bytes == 0 {
             return bad("l3_max_entries and l3_max_bytes must be positive");
         }
-        if self.l3.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+        if cache
+            .l3
+            .threshold
+            .is_some_and(|t| !(0.0..=1.0).contains(&t))
+        {
             return bad("l3_threshold must be between 0 and 1");
         }
-        if self.limits.max_input_bytes == 0
-            || self.limits.max_response_bytes == 0
-            || !(2..=128).contains(&self.limits.max_json_depth)
-            || self.limits.request_timeout_ms == 0
+        if cache.limits.max_input_bytes == 0
+            || cache.limits.max_response_bytes == 0
+            || !(2..=128).contains(&server.max_json_depth)
+            || server.request_timeout_ms == 0
         {
             return bad("max_input_bytes and max_response_bytes must be positive, max_json_depth 2..=128, request_timeout_ms positive");
         }
-        if self.api_key.as_ref().is_some_and(|k| k.len() < 16) {
+        if server.api_key.as_ref().is_some_and(|k| k.len() < 16) {
             return bad("api_key must be at least 16 characters");
         }
-        if self.embedding.timeout_ms == 0 {
+        if cache.embedding.timeout_ms == 0 {
             return bad("embedding_timeout_ms must be positive");
         }
-        if self.l2.max_entries == 0 || self.l2.max_bytes == 0 {
+        if cache.l2.max_entries == 0 || cache.l2.max_bytes == 0 {
             return bad("l2_max_entries and l2_max_bytes must be positive");
         }
         Ok(())
@@ -475,9 +436,9 @@ mod tests {
             ..Options::default()
         };
         let s = flag.or(file).resolve().unwrap();
-        assert_eq!(s.bind, "127.0.0.1:1");
-        assert_eq!(s.l2.ttl_seconds, 5);
-        assert_eq!(s.body_limit, 4 << 20);
+        assert_eq!(s.server.bind, "127.0.0.1:1");
+        assert_eq!(s.cache.l2.ttl_seconds, 5);
+        assert_eq!(s.server.body_limit, 4 << 20);
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The one error type the cache returns, with a stable machine-readable code.
-//!
-//! The cache layers speak only this type; the HTTP layer maps each kind to a
-//! status code. Bad input is always `Invalid` (a 4xx), never a panic.
+//! The error vocabulary. [`CacheError`] is what a request can fail with, each
+//! kind with a stable machine-readable code; the HTTP edge maps each kind to a
+//! status in one place (`http::ApiError`). Bad input is always `Invalid` (a
+//! 4xx), never a panic. Start-up failures have their own typed enums beside
+//! what they concern (`store::OpenError`, `config::ConfigError`,
+//! `embed::EmbedInitError`), gathered here as [`StartError`].
 
 /// What went wrong, grouped by who can fix it.
 #[derive(Debug, thiserror::Error)]
@@ -44,8 +46,23 @@ impl CacheError {
     }
 }
 
-impl From<sled::Error> for CacheError {
-    fn from(e: sled::Error) -> CacheError {
-        CacheError::Unavailable(format!("storage error: {e}"))
+impl From<crate::store::StoreError> for CacheError {
+    fn from(e: crate::store::StoreError) -> CacheError {
+        CacheError::Unavailable(e.to_string())
     }
+}
+
+/// Why the server or a subcommand could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Open(#[from] crate::store::OpenError),
+    #[error("embedding model: {0}")]
+    Embed(#[from] crate::embed::EmbedInitError),
+    #[error("verifier model: {0}")]
+    Verifier(String),
+    #[error("{0}")]
+    Serve(String),
 }

@@ -63,20 +63,28 @@ struct EvalArgs {
 }
 
 fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<(), String> {
-    use helios_cache::eval;
+    use helios_cache::cache::eval;
+    let settings = settings.cache;
     if !["pairwise", "replay", "both"].contains(&args.mode.as_str()) {
         return Err(format!(
             "--mode must be pairwise, replay or both, not {:?}",
             args.mode
         ));
     }
-    let embedder = helios_cache::embed::from_options(&settings.embedding, &settings.data_dir)?;
+    let embedder = helios_cache::embed::from_options(&settings.embedding, &settings.store.data_dir)
+        .map_err(|e| e.to_string())?;
     let threshold = args
         .threshold
         .or(settings.l3.threshold)
         .or(embedder.default_threshold())
         .unwrap_or(0.90);
-    let mut all = serde_json::Map::new();
+    #[derive(serde::Serialize)]
+    struct FileReport {
+        embedder: String,
+        pairwise: Option<eval::PairwiseReport>,
+        replay: Option<eval::ReplayReport>,
+    }
+    let mut all = std::collections::BTreeMap::new();
     for path in &args.pairs {
         let pairs = eval::read_pairs(path, args.limit)?;
         let pw = (args.mode != "replay")
@@ -89,14 +97,21 @@ fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<
         if args.json {
             all.insert(
                 name,
-                serde_json::json!({"embedder": embedder.id(), "pairwise": pw, "replay": rp}),
+                FileReport {
+                    embedder: embedder.id().to_string(),
+                    pairwise: pw,
+                    replay: rp,
+                },
             );
         } else {
             eval::print_report(&name, pw.as_ref(), rp.as_ref());
         }
     }
     if args.json {
-        println!("{}", serde_json::Value::Object(all));
+        println!(
+            "{}",
+            serde_json::to_string(&all).map_err(|e| e.to_string())?
+        );
     }
     Ok(())
 }
@@ -132,9 +147,11 @@ fn main() -> ExitCode {
     };
     init_logging(settings.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => helios_cache::server::run(settings),
+        Command::Serve => {
+            helios_cache::http::run(settings.server, settings.cache).map_err(|e| e.to_string())
+        }
         Command::Eval(args) => run_eval(settings, args),
-        Command::Backup { to } => helios_cache::backup::run(&settings, &to).map(|r| {
+        Command::Backup { to } => helios_cache::cli::backup::run(&settings, &to).map(|r| {
             println!(
                 "backup written to {}: {} records in {} trees",
                 r.to, r.records, r.trees

@@ -4,11 +4,12 @@
 
 #![no_main]
 
-use helios_cache::api::{self, InvalidateRequest, LookupRequest, StoreRequest};
-use helios_cache::http::decode;
-use helios_cache::layer::LayerId;
-use helios_cache::scope::{self, Scope};
-use helios_cache::storage::keys;
+use helios_cache::cache::layer::LayerId;
+use helios_cache::cache::request::{self, Invalidate, Limits, Lookup, Store};
+use helios_cache::cache::scope::{self, Scope};
+use helios_cache::http::api::{InvalidateRequest, LookupRequest, StoreRequest};
+use helios_cache::http::extract::{decode, json_depth};
+use helios_cache::store::keys;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -21,8 +22,8 @@ fn depth(v: &Value) -> usize {
 }
 
 fn check_scope(ns: Option<&str>, task: Option<&str>, prompt: Option<&str>, input: &str) {
-    let ns = api::check_name("namespace", ns, scope::DEFAULT_NAMESPACE);
-    let task = api::check_name("task_type", task, scope::DEFAULT_TASK_TYPE);
+    let ns = request::name("namespace", ns, scope::DEFAULT_NAMESPACE);
+    let task = request::name("task_type", task, scope::DEFAULT_TASK_TYPE);
     if let (Ok(ns), Ok(task)) = (ns, task) {
         let s = Scope::new(&ns, &task, prompt);
         let key = s.entry_key(input);
@@ -34,50 +35,53 @@ fn check_scope(ns: Option<&str>, task: Option<&str>, prompt: Option<&str>, input
 }
 
 fuzz_target!(|data: &[u8]| {
-    let d = api::json_depth(data);
+    let d = json_depth(data);
     if let Ok(v) = serde_json::from_slice::<Value>(data) {
         // Textual depth: never below the parsed one (a duplicate key keeps
         // only its last value in `v`, so it may be above).
         assert!(d >= depth(&v), "json_depth {d} below the parsed depth");
     }
 
+    let limits = Limits {
+        max_input_bytes: 1 << 16,
+        max_response_bytes: 1 << 16,
+    };
     if let Ok(req) = decode::<LookupRequest>(data) {
-        let _ = api::check_input(&req.input_text, 1 << 16);
-        let _ = api::check_threshold(req.similarity_threshold);
-        check_scope(
-            req.namespace.as_deref(),
-            req.task_type.as_deref(),
-            req.system_prompt.as_deref(),
-            &req.input_text,
+        let (ns, task, prompt, input) = (
+            req.namespace.clone(),
+            req.task_type.clone(),
+            req.system_prompt.clone(),
+            req.input_text.clone(),
         );
+        if let Ok(l) = Lookup::try_from(req) {
+            let _ = limits.check_input(&l.input);
+        }
+        check_scope(ns.as_deref(), task.as_deref(), prompt.as_deref(), &input);
     }
     if let Ok(req) = decode::<StoreRequest>(data) {
-        let _ = api::check_input(&req.input_text, 1 << 16);
-        let _ = api::check_response(&req.response_data, 1 << 16);
-        let _ = api::check_ttl(req.ttl_seconds);
-        let _ = api::check_count("tokens_used", req.tokens_used);
-        let _ = api::check_count("system_prompt_tokens", req.system_prompt_tokens);
-        if let Some(u) = &req.usage {
-            let _ = api::check_usage(u);
-        }
-        check_scope(
-            req.namespace.as_deref(),
-            req.task_type.as_deref(),
-            req.system_prompt.as_deref(),
-            &req.input_text,
+        let (ns, task, prompt, input) = (
+            req.namespace.clone(),
+            req.task_type.clone(),
+            req.system_prompt.clone(),
+            req.input_text.clone(),
         );
+        if let Ok(s) = Store::try_from(req) {
+            let _ = limits.check_input(&s.input);
+            let _ = limits.check_response(&s.response);
+            let _ = s.check_layers();
+        }
+        check_scope(ns.as_deref(), task.as_deref(), prompt.as_deref(), &input);
     }
     if let Ok(req) = decode::<InvalidateRequest>(data) {
-        if let Some(l) = &req.layer {
-            let _ = LayerId::parse(l);
-        }
         if let Some(id) = &req.entry_id {
             if let Some(k) = scope::parse_entry_id(id) {
                 assert_eq!(scope::entry_id(k), id.to_ascii_lowercase());
             }
         }
-        let _ = api::check_name("namespace", req.namespace.as_deref(), "");
-        let _ = api::check_name("task_type", req.task_type.as_deref(), "");
+        if let Some(l) = &req.layer {
+            let _ = LayerId::parse(l);
+        }
+        let _ = Invalidate::try_from(req);
     }
 
     // Raw bytes as an entry id, and as key material.

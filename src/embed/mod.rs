@@ -84,12 +84,34 @@ mod tests {
     }
 }
 
+/// Which embedder L3 uses.
+#[derive(Debug, Clone)]
+pub struct EmbeddingOptions {
+    /// A model2vec directory or Hugging Face id; `None`: the bundled model.
+    pub model: Option<String>,
+    /// Base URL of an OpenAI-compatible embeddings API.
+    pub url: Option<String>,
+    pub api_model: String,
+    pub timeout_ms: u64,
+}
+
+/// The configured embedder could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EmbedInitError(pub String);
+
+impl From<String> for EmbedInitError {
+    fn from(s: String) -> EmbedInitError {
+        EmbedInitError(s)
+    }
+}
+
 /// Builds the embedder the configuration names: an OpenAI-compatible URL, a
 /// model2vec directory or Hugging Face id, or the bundled model.
 pub fn from_options(
-    opts: &crate::config::EmbeddingOptions,
+    opts: &EmbeddingOptions,
     data_dir: &std::path::Path,
-) -> Result<std::sync::Arc<dyn Embedder>, String> {
+) -> Result<std::sync::Arc<dyn Embedder>, EmbedInitError> {
     use std::sync::Arc;
     if let Some(url) = &opts.url {
         let key = std::env::var("HELIOS_EMBEDDING_API_KEY").ok();
@@ -112,9 +134,9 @@ pub fn from_options(
         let dir = hub::fetch(model, data_dir)?;
         return Ok(Arc::new(StaticEmbedder::from_dir(&dir)?));
     }
-    Err(format!(
+    Err(EmbedInitError(format!(
         "--embedding-model {model:?} is neither a model2vec directory nor a Hugging Face model id"
-    ))
+    )))
 }
 
 mod hub;

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 
-use crate::config::Settings;
-use crate::http;
-use crate::manager::CacheManager;
+use super::{routes, ServerSettings};
+use crate::cache::{CacheManager, CacheSettings};
+use crate::error::StartError;
 
 /// A background thread that runs `tick` every `period` until stopped.
 struct Ticker {
@@ -40,51 +40,52 @@ impl Ticker {
     }
 }
 
-/// Serves until a shutdown signal; returns an error message on failure.
-pub fn run(settings: Settings) -> Result<(), String> {
-    let mgr = Arc::new(CacheManager::open(settings.clone()).map_err(|e| e.to_string())?);
+/// Serves until a shutdown signal.
+pub fn run(server: ServerSettings, cache: CacheSettings) -> Result<(), StartError> {
+    let sweep_ms = cache.sweep_interval_ms;
+    let mgr = Arc::new(CacheManager::open(cache)?);
     let flusher = {
         let m = mgr.clone();
         Ticker::start(
             "helios-flush",
-            Duration::from_millis(settings.flush_interval_ms),
+            Duration::from_millis(server.flush_interval_ms),
             move || m.persist(),
         )
     };
     let sweeper = {
         let m = mgr.clone();
-        Ticker::start(
-            "helios-sweep",
-            Duration::from_millis(settings.sweep_interval_ms),
-            move || m.sweep(),
-        )
+        Ticker::start("helios-sweep", Duration::from_millis(sweep_ms), move || {
+            m.sweep()
+        })
     };
-    let served = serve(mgr.clone(), &settings);
+    let served = serve(mgr.clone(), &server).map_err(StartError::Serve);
     flusher.stop();
     sweeper.stop();
-    let flushed = mgr.shutdown().map_err(|e| e.to_string());
+    let flushed = mgr.shutdown().map_err(|e| StartError::Serve(e.to_string()));
     tracing::info!("shut down cleanly");
     served.and(flushed)
 }
 
-fn serve(mgr: Arc<CacheManager>, settings: &Settings) -> Result<(), String> {
+fn serve(mgr: Arc<CacheManager>, settings: &ServerSettings) -> Result<(), String> {
     let announce = mgr.clone();
     let data = web::Data::from(mgr);
+    let server_data = web::Data::new(settings.clone());
     let sys = actix_web::rt::System::new();
     sys.block_on(async move {
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(crate::auth::require_api_key))
+                .wrap(actix_web::middleware::from_fn(super::auth::require_api_key))
                 .wrap(actix_web::middleware::from_fn(
-                    crate::access_log::access_log,
+                    super::access_log::access_log,
                 ))
                 .app_data(data.clone())
-                .configure(http::configure)
+                .app_data(server_data.clone())
+                .configure(routes::configure)
         })
         .workers(settings.workers)
         .shutdown_timeout(30)
         .client_request_timeout(std::time::Duration::from_millis(
-            settings.limits.request_timeout_ms,
+            settings.request_timeout_ms,
         ))
         .bind(&settings.bind)
         .map_err(|e| format!("cannot bind {}: {e}", settings.bind))?;

@@ -16,18 +16,28 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::layer::{
+    EntryWrite, InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize, RawJson, StoredResponse,
+};
+use super::records::{self, KeyLocks, Records};
+use super::report::{L2Details, LayerDetails};
+use super::scope::Scope;
 use crate::clock::now_ms;
-use crate::config::L2Settings;
 use crate::error::CacheError;
-use crate::layer::{InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize, StoredResponse};
-use crate::records::{self, Records};
-use crate::scope::Scope;
-use crate::storage::{decode, encode, KeyLocks, Storage};
+use crate::store::{decode, encode, Storage, WriteBatch};
 
 const PREFIX: u8 = b'2';
 
-/// A stored response, as JSON text that is sent back verbatim.
-pub type RawJson = Arc<RawValue>;
+/// L2 limits.
+#[derive(Debug, Clone)]
+pub struct L2Settings {
+    pub ttl_seconds: u64,
+    pub max_ttl_seconds: u64,
+    pub max_entries: u64,
+    pub max_bytes: u64,
+    /// Memory for hot entries kept decoded.
+    pub hot_bytes: u64,
+}
 
 /// The persisted form of an entry (its expiry is the record's prefix).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,7 +112,7 @@ impl L2Entry {
 }
 
 /// What a caller wants stored in L2.
-pub type L2Write<'a> = crate::layer::EntryWrite<'a>;
+pub type L2Write<'a> = EntryWrite<'a>;
 
 /// A write added to a batch but not yet applied.
 pub struct L2Staged {
@@ -215,7 +225,7 @@ impl L2 {
         &self,
         w: &L2Write,
         now: u64,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
     ) -> Result<L2Staged, CacheError> {
         let key = w.scope.entry_key(w.input);
         let expires_ms = now.saturating_add(w.ttl_seconds.saturating_mul(1000));
@@ -288,16 +298,16 @@ impl Layer for L2 {
         }
     }
 
-    fn details(&self) -> serde_json::Value {
+    fn details(&self) -> LayerDetails {
         let (hot_entries, hot_bytes) = self.hot_size();
-        serde_json::json!({
-            "default_ttl_seconds": self.settings.ttl_seconds,
-            "max_ttl_seconds": self.settings.max_ttl_seconds,
-            "max_entries": self.settings.max_entries,
-            "max_bytes": self.settings.max_bytes,
-            "hot_entries": hot_entries,
-            "hot_bytes": hot_bytes,
-            "hot_max_bytes": self.settings.hot_bytes,
+        LayerDetails::L2(L2Details {
+            default_ttl_seconds: self.settings.ttl_seconds,
+            max_ttl_seconds: self.settings.max_ttl_seconds,
+            max_entries: self.settings.max_entries,
+            max_bytes: self.settings.max_bytes,
+            hot_entries,
+            hot_bytes,
+            hot_max_bytes: self.settings.hot_bytes,
         })
     }
 

@@ -20,16 +20,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::layer::{
+    EntryWrite, InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize, RawJson, StoredResponse,
+};
+use super::records::{self, KeyLocks, Records};
+use super::report::{GuardReport, L3Details, LayerDetails};
+use super::scope::Scope;
 use crate::clock::now_ms;
 use crate::embed::{EmbedError, Embedder};
 use crate::error::CacheError;
-use crate::l2::RawJson;
-use crate::layer::{
-    EntryWrite, InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize, StoredResponse,
-};
-use crate::records::{self, Records};
-use crate::scope::Scope;
-use crate::storage::{decode, encode, KeyLocks, Storage};
+use crate::store::{decode, encode, Storage, WriteBatch};
 
 pub use guard::Guard;
 use index::VectorIndex;
@@ -45,7 +45,8 @@ pub struct L3Settings {
     pub max_ttl_seconds: u64,
     pub max_entries: u64,
     pub max_bytes: u64,
-    pub threshold: f64,
+    /// `None`: the embedder's measured default.
+    pub threshold: Option<f64>,
     pub guard: Guard,
 }
 
@@ -180,6 +181,8 @@ pub struct L3 {
     /// Asks a running rebuild to stop (shutdown).
     stop: Arc<AtomicBool>,
     settings: L3Settings,
+    /// The threshold a lookup uses when it names none.
+    threshold: f64,
     index_dir: PathBuf,
     /// Entries whose vectors another embedder made: kept, never compared.
     foreign: AtomicU64,
@@ -196,7 +199,11 @@ impl L3 {
         settings: L3Settings,
         embedder: Arc<dyn Embedder>,
     ) -> L3 {
-        let index_dir = storage.dir.join("l3-index");
+        let index_dir = storage.dir().join("l3-index");
+        let threshold = settings
+            .threshold
+            .or(embedder.default_threshold())
+            .unwrap_or(0.90);
         let mut keymap = HashMap::new();
         // Per scope: (entries, key-set fingerprint).
         let mut scopes: HashMap<u64, (usize, u64)> = HashMap::new();
@@ -221,6 +228,7 @@ impl L3 {
             embedder,
             keymap: Arc::new(RwLock::new(keymap)),
             settings,
+            threshold,
             index_dir,
             foreign: AtomicU64::new(foreign),
             rebuilding: Arc::new(AtomicBool::new(false)),
@@ -300,7 +308,7 @@ impl L3 {
 
     /// The threshold a lookup uses when it names none.
     pub fn default_threshold(&self) -> f64 {
-        self.settings.threshold
+        self.threshold
     }
 
     /// The TTL an entry gets: the request's, capped, or the default.
@@ -404,7 +412,7 @@ impl L3 {
         w: &EntryWrite,
         vector: Vec<f32>,
         now: u64,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
     ) -> Result<L3Staged, CacheError> {
         let key = w.scope.entry_key(w.input);
         if let Some((other, _)) = self.keymap.read().get(&vkey(key)) {
@@ -543,30 +551,31 @@ impl Layer for L3 {
         }
     }
 
-    fn details(&self) -> serde_json::Value {
+    fn details(&self) -> LayerDetails {
         let (scopes, vectors, graphs) = self.index.stats();
-        serde_json::json!({
-            "embedder": self.embedder.id(),
-            "dimensions": self.embedder.dims(),
-            "default_threshold": self.settings.threshold,
-            "guard": {
-                "numbers": self.settings.guard.numbers,
-                "negation": self.settings.guard.negation,
-                "antonyms": self.settings.guard.antonyms,
-                "entities": self.settings.guard.entities,
+        let g = &self.settings.guard;
+        LayerDetails::L3(L3Details {
+            embedder: self.embedder.id().to_string(),
+            dimensions: self.embedder.dims(),
+            default_threshold: self.threshold,
+            guard: GuardReport {
+                numbers: g.numbers,
+                negation: g.negation,
+                antonyms: g.antonyms,
+                entities: g.entities,
             },
-            "default_ttl_seconds": self.settings.ttl_seconds,
-            "max_ttl_seconds": self.settings.max_ttl_seconds,
-            "max_entries": self.settings.max_entries,
-            "max_bytes": self.settings.max_bytes,
-            "indexed_vectors": vectors,
-            "index_scopes": scopes,
-            "index_graphs": graphs,
-            "foreign_embedder_entries": self.foreign.load(Relaxed),
-            "index_rebuilding": self.rebuilding.load(Relaxed),
-            "guard_vetoes": self.guard_vetoes.load(Relaxed),
-            "unrepresentable_inputs": self.unrepresentable.load(Relaxed),
-            "embedding_errors": self.embed_errors.load(Relaxed),
+            default_ttl_seconds: self.settings.ttl_seconds,
+            max_ttl_seconds: self.settings.max_ttl_seconds,
+            max_entries: self.settings.max_entries,
+            max_bytes: self.settings.max_bytes,
+            indexed_vectors: vectors,
+            index_scopes: scopes,
+            index_graphs: graphs,
+            foreign_embedder_entries: self.foreign.load(Relaxed),
+            index_rebuilding: self.rebuilding.load(Relaxed),
+            guard_vetoes: self.guard_vetoes.load(Relaxed),
+            unrepresentable_inputs: self.unrepresentable.load(Relaxed),
+            embedding_errors: self.embed_errors.load(Relaxed),
         })
     }
 }

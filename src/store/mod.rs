@@ -1,5 +1,7 @@
-//! The data directory: its lock, the sled database inside it, and the key
-//! layout every layer shares.
+//! The data directory: its lock, the sled database inside it, the state file
+//! beside it, and backups of it. This is the only module that names sled: the
+//! layers stage their writes into a [`WriteBatch`] and read through
+//! [`Storage`]'s accessors, so one door decides durability and write refusal.
 //!
 //! All layers keep their records in one sled tree, `entries`, under a
 //! one-byte layer prefix. Keeping them in one tree lets a store that touches
@@ -11,27 +13,108 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 
-use crate::config::{Durability, Settings};
-use crate::error::CacheError;
+pub mod backup;
+pub mod keys;
 
 /// Identifies the on-disk format; a directory with another value is refused.
 const FORMAT: &[u8] = b"helios-cache/1";
 
-/// Opening the data directory failed; the message says what to do.
+/// Bytes as sled hands them out (cheap to clone, reference counted).
+pub type Bytes = sled::IVec;
+
+/// How hard a store is pushed to disk before it is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Flush on a short interval; a crash can lose the last interval's stores.
+    Interval,
+    /// Flush before every store is acknowledged.
+    Sync,
+}
+
+impl Durability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Interval => "interval",
+            Durability::Sync => "sync",
+        }
+    }
+}
+
+/// Where and how the data directory is kept.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub data_dir: PathBuf,
+    pub durability: Durability,
+    /// Flush period of `interval` durability, in milliseconds.
+    pub flush_interval_ms: u64,
+    /// Memory sled may use for its page cache.
+    pub sled_cache_bytes: u64,
+}
+
+/// Opening the data directory failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct OpenError(pub String);
+pub enum OpenError {
+    /// Another process holds the directory's lock.
+    #[error(
+        "data directory {dir} is in use by another helios-cache process (pid {pid}); \
+         stop it or choose another --data-dir"
+    )]
+    InUse {
+        dir: String,
+        pid: String,
+        /// The address that process serves on, once it has recorded it.
+        addr: Option<String>,
+    },
+    /// The directory or database cannot be used; the message says what to do.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+/// A write or read the database refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The storage cannot take writes right now (full or read-only disk, an
+    /// earlier I/O error); lookups still work.
+    #[error("{0}")]
+    Unwritable(String),
+    /// An I/O error inside the database.
+    #[error("storage error: {0}")]
+    Io(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> StoreError {
+        StoreError::Io(e.to_string())
+    }
+}
+
+/// Writes staged by the layers and applied atomically by [`Storage::apply`]:
+/// a store that touches several layers lands in all of them or in none.
+#[derive(Default)]
+pub struct WriteBatch {
+    inner: sled::Batch,
+}
+
+impl WriteBatch {
+    pub fn insert(&mut self, key: &[u8], value: impl Into<Bytes>) {
+        self.inner.insert(key, value.into());
+    }
+
+    pub fn remove(&mut self, key: &[u8]) {
+        self.inner.remove(key);
+    }
+}
 
 /// The opened data directory.
 pub struct Storage {
-    pub db: sled::Db,
+    db: sled::Db,
     /// Records and expiry indexes of every layer (see [`keys`]).
-    pub entries: sled::Tree,
+    entries: sled::Tree,
     /// Counters and bookkeeping.
-    pub meta: sled::Tree,
-    pub dir: PathBuf,
+    meta: sled::Tree,
+    dir: PathBuf,
     durability: Durability,
     /// The last write error sled reported, until a probe write and flush
     /// succeed again (see [`Storage::recover`]).
@@ -49,41 +132,46 @@ pub const MIN_FREE_BYTES: u64 = 4 << 20;
 
 /// Takes the directory's lock file, or explains who holds it.
 fn lock_dir(dir: &Path) -> Result<File, OpenError> {
-    let path = dir.join("helios.lock");
+    let path = dir.join(LOCK_FILE);
+    let unusable = |what: &str, e: std::io::Error| {
+        OpenError::Unusable(format!("cannot {what} {}: {e}", path.display()))
+    };
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| OpenError(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| unusable("open", e))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            return Err(OpenError(format!(
-                "data directory {} is in use by another helios-cache process (pid {}); \
-                 stop it or choose another --data-dir",
-                dir.display(),
-                holder.trim()
-            )));
+            let mut lines = holder.lines().map(str::trim);
+            return Err(OpenError::InUse {
+                dir: dir.display().to_string(),
+                pid: lines.next().unwrap_or_default().to_string(),
+                addr: lines.next().filter(|a| !a.is_empty()).map(String::from),
+            });
         }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(OpenError(format!("cannot lock {}: {e}", path.display())))
-        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(unusable("lock", e)),
     }
     file.set_len(0)
         .and_then(|_| write!(file, "{}", std::process::id()))
-        .map_err(|e| OpenError(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| unusable("write", e))?;
     Ok(file)
 }
 
+/// The lock file: held while a process serves the directory; it names the
+/// process and, once serving, its address.
+pub const LOCK_FILE: &str = "helios.lock";
+
 impl Storage {
     /// Creates (if needed), locks and opens the data directory.
-    pub fn open(settings: &Settings) -> Result<Storage, OpenError> {
+    pub fn open(settings: &StoreSettings) -> Result<Storage, OpenError> {
         let dir = settings.data_dir.clone();
         std::fs::create_dir_all(&dir)
-            .map_err(|e| OpenError(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| OpenError::Unusable(format!("cannot create {}: {e}", dir.display())))?;
         let lock = lock_dir(&dir)?;
         let flush_ms = match settings.durability {
             Durability::Interval => Some(settings.flush_interval_ms),
@@ -110,25 +198,94 @@ impl Storage {
         })
     }
 
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Records the serving address in the lock file, so that `helios-cache
+    /// backup` can find a running server.
+    pub fn announce(&self, addr: &str) -> std::io::Result<()> {
+        let text = format!("{}\n{addr}\n", std::process::id());
+        std::fs::write(self.dir.join(LOCK_FILE), text)
+    }
+
     /// Applies `batch` atomically, flushing first in `sync` mode. Refused
-    /// (503) while the storage cannot take writes.
-    pub fn apply(&self, batch: sled::Batch) -> Result<(), CacheError> {
+    /// while the storage cannot take writes.
+    pub fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
         self.writable()?;
-        self.entries.apply_batch(batch).map_err(|e| self.fail(e))?;
+        self.entries
+            .apply_batch(batch.inner)
+            .map_err(|e| self.fail(e))?;
         if self.durability == Durability::Sync {
             self.db.flush().map_err(|e| self.fail(e))?;
         }
         Ok(())
     }
 
+    /// The value stored under `key` in the entries tree.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.entries.get(key)?)
+    }
+
+    /// Writes one key directly (no batch): for in-place rewrites of derived
+    /// data such as access statistics. Returns the previous value.
+    pub fn put(&self, key: &[u8], value: Vec<u8>) -> Result<Option<Bytes>, StoreError> {
+        self.writable()?;
+        self.entries.insert(key, value).map_err(|e| self.fail(e))
+    }
+
+    /// Removes one key directly (stale index keys).
+    pub fn delete(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.writable()?;
+        self.entries.remove(key).map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    /// Every (key, value) whose key starts with `prefix`, in key order;
+    /// unreadable items are skipped.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> impl Iterator<Item = (Bytes, Bytes)> + '_ {
+        self.entries.scan_prefix(prefix).flatten()
+    }
+
+    /// The keys in `[start, end)`, in order.
+    pub fn keys_between(&self, start: &[u8], end: &[u8]) -> impl Iterator<Item = Bytes> + '_ {
+        self.entries.range(start..end).keys().flatten()
+    }
+
+    /// The first (key, value) whose key starts with `prefix`.
+    pub fn first_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Bytes, Bytes)>, StoreError> {
+        Ok(self.entries.scan_prefix(prefix).next().transpose()?)
+    }
+
+    /// A bookkeeping value (counters, format) by name.
+    pub fn meta_get(&self, name: &str) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.meta.get(name)?)
+    }
+
+    /// Stores a bookkeeping value.
+    pub fn meta_put(&self, name: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        self.meta.insert(name, value).map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    /// Whether the bookkeeping tree can be read at all.
+    pub fn readable(&self) -> bool {
+        self.meta.get("format").is_ok()
+    }
+
     /// Writes everything buffered to disk.
-    pub fn flush(&self) -> Result<(), CacheError> {
+    pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(|e| self.fail(e))?;
         Ok(())
     }
 
     /// Records a sled write error; writes are refused until [`Storage::recover`].
-    fn fail(&self, e: sled::Error) -> CacheError {
+    fn fail(&self, e: sled::Error) -> StoreError {
         let msg = format!(
             "the database could not write to {}: {e}",
             self.dir.display()
@@ -138,7 +295,7 @@ impl Storage {
             tracing::error!("{msg}; writes are refused until it recovers");
         }
         *failed = Some(msg);
-        CacheError::from(e)
+        StoreError::from(e)
     }
 
     /// Why writes are refused right now: a read-only or (nearly) full
@@ -150,11 +307,11 @@ impl Storage {
         space_problem(&self.dir)
     }
 
-    /// Ok when writes may go to sled; the 503 to return otherwise.
-    pub fn writable(&self) -> Result<(), CacheError> {
+    /// Ok when writes may go to sled; why not otherwise.
+    pub fn writable(&self) -> Result<(), StoreError> {
         match self.problem() {
             None => Ok(()),
-            Some(p) => Err(CacheError::Unavailable(format!(
+            Some(p) => Err(StoreError::Unwritable(format!(
                 "storage cannot take writes: {p}; lookups are still served, retry the store later"
             ))),
         }
@@ -199,13 +356,7 @@ impl Storage {
 
     /// Records what the database holds, beside it (see [`StateFile`]).
     pub fn write_state(&self, records: u64) -> std::io::Result<()> {
-        let state = StateFile {
-            records,
-            saved_ms: crate::clock::now_ms(),
-        };
-        let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec(&state)?)?;
-        std::fs::rename(tmp, self.dir.join(STATE_FILE))
+        StateFile::write(&self.dir, records)
     }
 
     /// Bytes the database takes on disk.
@@ -263,7 +414,7 @@ fn open_guarded(dir: &Path, config: sled::Config) -> Result<sled::Db, OpenError>
     std::panic::set_hook(hook);
     match result {
         Ok(Ok(db)) => Ok(db),
-        Ok(Err(e)) => Err(OpenError(format!(
+        Ok(Err(e)) => Err(OpenError::Unusable(format!(
             "cannot open the database in {}: {e}; {TORN_ADVICE}",
             dir.display()
         ))),
@@ -273,7 +424,7 @@ fn open_guarded(dir: &Path, config: sled::Config) -> Result<sled::Db, OpenError>
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown".into());
-            Err(OpenError(format!(
+            Err(OpenError::Unusable(format!(
                 "the database in {} is damaged (opening it failed: {why}); {TORN_ADVICE}",
                 dir.display()
             )))
@@ -287,6 +438,19 @@ fn open_guarded(dir: &Path, config: sled::Config) -> Result<sled::Db, OpenError>
 pub struct StateFile {
     pub records: u64,
     pub saved_ms: u64,
+}
+
+impl StateFile {
+    /// Writes the state file of a data directory (atomically, by rename).
+    pub fn write(dir: &Path, records: u64) -> std::io::Result<()> {
+        let state = StateFile {
+            records,
+            saved_ms: crate::clock::now_ms(),
+        };
+        let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(&state)?)?;
+        std::fs::rename(tmp, dir.join(STATE_FILE))
+    }
 }
 
 const STATE_FILE: &str = "helios.state";
@@ -303,7 +467,7 @@ fn check_not_silently_empty(
     let empty = entries.first().map_err(open_err)?.is_none();
     let formatted = meta.contains_key("format").map_err(open_err)?;
     if state.records > 0 && (empty || !formatted) {
-        return Err(OpenError(format!(
+        return Err(OpenError::Unusable(format!(
             "the database in {} is empty, but at its last flush it held {} records: \
              data is missing; {TORN_ADVICE}. To start anyway with what the database holds, \
              delete {}",
@@ -316,13 +480,13 @@ fn check_not_silently_empty(
 }
 
 fn open_err(e: sled::Error) -> OpenError {
-    OpenError(format!("cannot open the database: {e}"))
+    OpenError::Unusable(format!("cannot open the database: {e}"))
 }
 
 fn check_format(meta: &sled::Tree) -> Result<(), OpenError> {
     match meta.get("format").map_err(open_err)? {
         Some(v) if v.as_ref() == FORMAT => Ok(()),
-        Some(v) => Err(OpenError(format!(
+        Some(v) => Err(OpenError::Unusable(format!(
             "data directory has format {:?}, this binary reads {:?}",
             String::from_utf8_lossy(&v),
             String::from_utf8_lossy(FORMAT)
@@ -331,74 +495,6 @@ fn check_format(meta: &sled::Tree) -> Result<(), OpenError> {
             meta.insert("format", FORMAT).map_err(open_err)?;
             Ok(())
         }
-    }
-}
-
-/// Key layout inside the `entries` tree.
-pub mod keys {
-    /// Record of entry `key` in `layer` (`b'1'`, `b'2'`, `b'3'`).
-    pub fn record(layer: u8, key: u128) -> [u8; 18] {
-        let mut k = [0u8; 18];
-        k[0] = layer;
-        k[1] = b'e';
-        k[2..].copy_from_slice(&key.to_be_bytes());
-        k
-    }
-
-    /// Prefix of every record of `layer`.
-    pub fn record_prefix(layer: u8) -> [u8; 2] {
-        [layer, b'e']
-    }
-
-    /// Expiry-index key: sorts by expiry time, then entry key.
-    pub fn expiry(layer: u8, expires_ms: u64, key: u128) -> [u8; 26] {
-        let mut k = [0u8; 26];
-        k[0] = layer;
-        k[1] = b'x';
-        k[2..10].copy_from_slice(&expires_ms.to_be_bytes());
-        k[10..].copy_from_slice(&key.to_be_bytes());
-        k
-    }
-
-    /// Prefix of the expiry index of `layer`.
-    pub fn expiry_prefix(layer: u8) -> [u8; 2] {
-        [layer, b'x']
-    }
-
-    /// Splits an expiry-index key into (expires_ms, key).
-    pub fn parse_expiry(k: &[u8]) -> Option<(u64, u128)> {
-        if k.len() != 26 {
-            return None;
-        }
-        let exp = u64::from_be_bytes(k[2..10].try_into().ok()?);
-        let key = u128::from_be_bytes(k[10..].try_into().ok()?);
-        Some((exp, key))
-    }
-
-    /// The entry key of a record key.
-    pub fn parse_record(k: &[u8]) -> Option<u128> {
-        Some(u128::from_be_bytes(k.get(2..18)?.try_into().ok()?))
-    }
-}
-
-/// Striped locks serialising writers of the same entry key, so that a
-/// read-modify-write of a record and its index entries is never interleaved
-/// with another writer of that key.
-pub struct KeyLocks {
-    stripes: Vec<Mutex<()>>,
-}
-
-impl Default for KeyLocks {
-    fn default() -> Self {
-        KeyLocks {
-            stripes: (0..256).map(|_| Mutex::new(())).collect(),
-        }
-    }
-}
-
-impl KeyLocks {
-    pub fn lock(&self, key: u128) -> MutexGuard<'_, ()> {
-        self.stripes[(key as usize) & 255].lock()
     }
 }
 
@@ -413,18 +509,4 @@ pub fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Option<T> {
     bincode::serde::decode_from_slice(b, bincode::config::standard())
         .ok()
         .map(|(v, _)| v)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::keys::*;
-
-    #[test]
-    fn expiry_keys_sort_by_time_and_round_trip() {
-        let a = expiry(b'2', 5, u128::MAX);
-        let b = expiry(b'2', 6, 0);
-        assert!(a < b);
-        assert_eq!(parse_expiry(&a), Some((5, u128::MAX)));
-        assert_eq!(parse_record(&record(b'2', 77)), Some(77));
-    }
 }

@@ -18,7 +18,7 @@
 //! * **Token counts.** Eligibility compares the prefix's token count with the
 //!   model's `min_cache_tokens`. The count is, best first: what the provider
 //!   reported in `usage` for this prefix, the caller's `system_prompt_tokens`,
-//!   or the estimate of [`crate::tokens`]. Known counts are remembered per
+//!   or the estimate of [`tokens`]. Known counts are remembered per
 //!   (model family, prompt) in memory and in the warm record.
 //! * **Ground truth.** A store with `usage` says what really happened:
 //!   `cache_read_input_tokens > 0` means the prefix was warm (a read),
@@ -32,60 +32,50 @@
 //!   `tokens × (cache_write − input)` extra. With `usage` the reported tokens
 //!   are priced, otherwise the predicted action and count.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+pub mod plan;
+pub mod prepare;
+pub mod savings;
+pub mod tokens;
+
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
-use parking_lot::MutexGuard;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::api::Usage;
-use crate::config::L1Settings;
+use super::layer::{InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize};
+use super::metrics::Metrics;
+use super::pricing::{normalize_model_id, ModelSpec, PriceTable};
+use super::records::{KeyLocks, Records};
+use super::report::{L1Details, L1PromptResult, L1Result, LayerDetails};
+use super::request::{CacheTtl, Usage};
+use super::scope::{prompt_fingerprint, push_field};
 use crate::error::CacheError;
-use crate::layer::{InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize};
-use crate::metrics::{ratio, Metrics};
-use crate::pricing::{normalize_model_id, ModelSpec, PriceTable};
-use crate::records::{self, Records};
-use crate::scope::prompt_fingerprint;
-use crate::storage::{decode, encode, KeyLocks, Storage};
-use crate::tokens::estimate_tokens;
+use crate::store::{decode, encode, Storage};
+use savings::{read_saving, write_premium, Counters, CountersSnapshot};
+use tokens::estimate_tokens;
+
+pub use plan::{L1Plan, L1Staged};
+pub use savings::prediction_accuracy;
 
 const PREFIX: u8 = b'1';
 /// Key of L1's savings counters in the `meta` tree.
 const COUNTERS_KEY: &str = "l1_counters";
-/// Longest accepted model id.
-const MAX_MODEL_LEN: usize = 128;
 
-/// The TTL a cache breakpoint asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CacheTtl {
-    FiveMinutes,
-    OneHour,
+/// L1 TTLs and limits.
+#[derive(Debug, Clone)]
+pub struct L1Settings {
+    /// Warmth after a use with the default (5-minute) TTL.
+    pub ttl_seconds: u64,
+    /// Warmth after a use with `cache_ttl: "1h"`.
+    pub ttl_1h_seconds: u64,
+    pub max_entries: u64,
+    pub max_bytes: u64,
 }
 
 impl CacheTtl {
-    /// Parses `"5m"` (the default when absent) or `"1h"`.
-    pub fn parse(field: &str, v: Option<&str>) -> Result<CacheTtl, CacheError> {
-        match v {
-            None | Some("5m") => Ok(CacheTtl::FiveMinutes),
-            Some("1h") => Ok(CacheTtl::OneHour),
-            Some(other) => Err(CacheError::invalid(
-                "invalid_cache_ttl",
-                format!("{field} must be \"5m\" or \"1h\", got {other:?}"),
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheTtl::FiveMinutes => "5m",
-            CacheTtl::OneHour => "1h",
-        }
-    }
-
     /// Price per MTok of a cache write with this TTL.
     pub fn write_price(self, spec: &ModelSpec) -> f64 {
         match self {
@@ -178,23 +168,6 @@ pub fn model_family<'a>(prices: &'a PriceTable, model: &str) -> (String, &'a Mod
     }
 }
 
-/// Checks a model id given by a caller.
-pub fn check_model(field: &str, model: &str) -> Result<(), CacheError> {
-    if model.trim().is_empty() || model.len() > MAX_MODEL_LEN || model.chars().any(char::is_control)
-    {
-        return Err(CacheError::invalid(
-            "invalid_model",
-            format!("{field} must be a non-empty model id of at most {MAX_MODEL_LEN} characters"),
-        ));
-    }
-    Ok(())
-}
-
-fn push_field(out: &mut Vec<u8>, field: &[u8]) {
-    out.extend_from_slice(&(field.len() as u64).to_le_bytes());
-    out.extend_from_slice(field);
-}
-
 /// Record key of (namespace, model family, prompt fingerprint).
 pub fn prefix_key(namespace: &str, family: &str, prompt_fp: u128) -> u128 {
     let mut buf = Vec::with_capacity(48 + namespace.len() + family.len());
@@ -206,79 +179,11 @@ pub fn prefix_key(namespace: &str, family: &str, prompt_fp: u128) -> u128 {
 
 /// Key of the token-count memo: (model family, prompt fingerprint). Counts
 /// do not depend on the namespace.
-fn count_key(family: &str, prompt_fp: u128) -> u128 {
+pub(crate) fn count_key(family: &str, prompt_fp: u128) -> u128 {
     let mut buf = Vec::with_capacity(32 + family.len());
     push_field(&mut buf, family.as_bytes());
     buf.extend_from_slice(&prompt_fp.to_le_bytes());
     xxh3_128(&buf)
-}
-
-fn nano(dollars: f64) -> u64 {
-    (dollars * 1e9).round().max(0.0) as u64
-}
-
-/// Dollars a read of `tokens` saves against an uncached call.
-pub fn read_saving(spec: &ModelSpec, tokens: u64) -> f64 {
-    ModelSpec::dollars(tokens, (spec.input - spec.cache_read).max(0.0))
-}
-
-/// Extra dollars a write of `tokens` costs against an uncached call.
-pub fn write_premium(spec: &ModelSpec, tokens: u64, ttl: CacheTtl) -> f64 {
-    ModelSpec::dollars(tokens, (ttl.write_price(spec) - spec.input).max(0.0))
-}
-
-/// L1's own counters of what prompt caching saved and cost.
-#[derive(Default)]
-struct Counters {
-    reads: AtomicU64,
-    writes: AtomicU64,
-    tokens_read: AtomicU64,
-    tokens_written: AtomicU64,
-    saved_nano: AtomicU64,
-    write_premium_nano: AtomicU64,
-    /// Stores whose savings came from a usage block rather than a prediction.
-    from_usage: AtomicU64,
-    usage_corrections: AtomicU64,
-}
-
-#[derive(Serialize, Deserialize, Default)]
-struct CountersSnapshot {
-    reads: u64,
-    writes: u64,
-    tokens_read: u64,
-    tokens_written: u64,
-    saved_nano: u64,
-    write_premium_nano: u64,
-    from_usage: u64,
-    usage_corrections: u64,
-}
-
-impl Counters {
-    fn snapshot(&self) -> CountersSnapshot {
-        CountersSnapshot {
-            reads: self.reads.load(Relaxed),
-            writes: self.writes.load(Relaxed),
-            tokens_read: self.tokens_read.load(Relaxed),
-            tokens_written: self.tokens_written.load(Relaxed),
-            saved_nano: self.saved_nano.load(Relaxed),
-            write_premium_nano: self.write_premium_nano.load(Relaxed),
-            from_usage: self.from_usage.load(Relaxed),
-            usage_corrections: self.usage_corrections.load(Relaxed),
-        }
-    }
-
-    fn restore(s: &CountersSnapshot) -> Counters {
-        Counters {
-            reads: AtomicU64::new(s.reads),
-            writes: AtomicU64::new(s.writes),
-            tokens_read: AtomicU64::new(s.tokens_read),
-            tokens_written: AtomicU64::new(s.tokens_written),
-            saved_nano: AtomicU64::new(s.saved_nano),
-            write_premium_nano: AtomicU64::new(s.write_premium_nano),
-            from_usage: AtomicU64::new(s.from_usage),
-            usage_corrections: AtomicU64::new(s.usage_corrections),
-        }
-    }
 }
 
 /// The answer of [`L1::lookup`].
@@ -303,62 +208,26 @@ pub struct L1Lookup {
 }
 
 impl L1Lookup {
-    pub fn to_json(&self, lookup_time_ms: f64) -> Value {
-        json!({
-            "hit": self.warm,
-            "warm": self.warm,
-            "eligible": self.eligible,
-            "model": self.model,
-            "tokens": self.count.tokens,
-            "token_source": self.count.source.as_str(),
-            "min_cache_tokens": self.min_cache_tokens,
-            "cache_ttl": self.ttl.map(CacheTtl::as_str),
-            "ttl_remaining_seconds": self.ttl_remaining_ms as f64 / 1e3,
-            "predicted_action": self.action.as_str(),
-            "predicted_saving": self.predicted_saving,
-            "saving_per_read": self.saving_per_read,
-            "write_premium_5m": self.write_premium_5m,
-            "write_premium_1h": self.write_premium_1h,
-            "lookup_time_ms": lookup_time_ms,
-        })
+    /// As reported in `l1_result`.
+    pub fn report(&self, lookup_time_ms: f64) -> L1PromptResult {
+        L1PromptResult {
+            hit: self.warm,
+            warm: self.warm,
+            eligible: self.eligible,
+            model: self.model.clone(),
+            tokens: self.count.tokens,
+            token_source: self.count.source.as_str(),
+            min_cache_tokens: self.min_cache_tokens,
+            cache_ttl: self.ttl.map(CacheTtl::as_str),
+            ttl_remaining_seconds: self.ttl_remaining_ms as f64 / 1e3,
+            predicted_action: self.action.as_str(),
+            predicted_saving: self.predicted_saving,
+            saving_per_read: self.saving_per_read,
+            write_premium_5m: self.write_premium_5m,
+            write_premium_1h: self.write_premium_1h,
+            lookup_time_ms,
+        }
     }
-}
-
-/// A validated L1 write, computed before any lock is taken.
-#[derive(Debug, Clone)]
-pub struct L1Plan {
-    key: u128,
-    count_key: u128,
-    namespace: String,
-    model: String,
-    spec: ModelSpec,
-    prompt_fp: u128,
-    /// The best count known before this call (used for the prediction).
-    known: TokenCount,
-    ttl: CacheTtl,
-    usage: Option<Usage>,
-}
-
-impl L1Plan {
-    pub fn key(&self) -> u128 {
-        self.key
-    }
-}
-
-/// A write added to a batch but not yet applied.
-pub struct L1Staged {
-    count_key: u128,
-    /// The record after the write; `None` when the prefix is now cold.
-    record: Option<L1Record>,
-    staged: records::Staged,
-    count: TokenCount,
-    predicted: CacheAction,
-    actual: Option<CacheAction>,
-    corrected: bool,
-    saved_nano: u64,
-    premium_nano: u64,
-    tokens_read: u64,
-    tokens_written: u64,
 }
 
 /// The prompt-cache layer.
@@ -380,7 +249,7 @@ impl L1 {
     pub fn open(storage: Arc<Storage>, settings: L1Settings, prices: PriceTable) -> L1 {
         let locks = Arc::new(KeyLocks::default());
         let records = Records::open(storage.clone(), locks, PREFIX, |_, _, _| {});
-        let counters = match storage.meta.get(COUNTERS_KEY) {
+        let counters = match storage.meta_get(COUNTERS_KEY) {
             Ok(Some(b)) => decode::<CountersSnapshot>(&b)
                 .map(|s| Counters::restore(&s))
                 .unwrap_or_default(),
@@ -518,270 +387,35 @@ impl L1 {
     }
 
     /// A lookup as reported in `l1_result`, counted in `metrics`.
-    pub fn lookup_json(
+    pub fn lookup_report(
         &self,
         metrics: &Metrics,
         namespace: &str,
-        model: Option<&str>,
+        model: &str,
         system_prompt: Option<&str>,
-        default_model: &str,
-    ) -> Result<Value, CacheError> {
-        if let Some(m) = model {
-            check_model("model", m)?;
-        }
+    ) -> L1Result {
         let t = Instant::now();
-        let found = self.lookup(
-            namespace,
-            model.unwrap_or(default_model),
-            system_prompt,
-            crate::clock::now_ms(),
-        );
+        let found = self.lookup(namespace, model, system_prompt, crate::clock::now_ms());
         let elapsed = t.elapsed();
         let ms = elapsed.as_secs_f64() * 1e3;
         let m = metrics.layer(LayerId::L1);
         m.lookups.fetch_add(1, Relaxed);
         m.latency.record(elapsed.as_nanos() as u64);
-        Ok(match found {
+        match found {
             Some(r) => {
                 if r.warm {
                     m.hits.fetch_add(1, Relaxed);
                 }
-                r.to_json(ms)
+                L1Result::Prompt(r.report(ms))
             }
-            None => json!({
-                "hit": false,
-                "warm": false,
-                "eligible": false,
-                "reason": "no system_prompt",
-                "lookup_time_ms": ms,
-            }),
-        })
-    }
-
-    /// Validates the L1 fields of a store and computes what it would write.
-    /// The fields are checked even when L1 is not wanted, so a bad request
-    /// is refused whole. `None` when L1 has nothing to do.
-    #[allow(clippy::too_many_arguments)]
-    pub fn plan(
-        &self,
-        wanted: bool,
-        namespace: &str,
-        model: &str,
-        system_prompt: Option<&str>,
-        cache_ttl: Option<&str>,
-        system_prompt_tokens: Option<u64>,
-        usage: Option<&Usage>,
-    ) -> Result<Option<L1Plan>, CacheError> {
-        let ttl = CacheTtl::parse("cache_ttl", cache_ttl)?;
-        check_model("model_used", model)?;
-        let Some(prompt) = system_prompt.filter(|p| !p.is_empty()) else {
-            return Ok(None);
-        };
-        if !wanted {
-            return Ok(None);
-        }
-        let fp = prompt_fingerprint(Some(prompt));
-        let (family, spec) = model_family(&self.prices, model);
-        let key = prefix_key(namespace, &family, fp);
-        let ckey = count_key(&family, fp);
-        let record = self.live_record(key, namespace, &family, fp, crate::clock::now_ms());
-        let mut known = self.known_count(ckey, prompt, record.as_ref().map(|r| &r.0));
-        if let Some(t) = system_prompt_tokens {
-            if known.source <= TokenSource::Caller {
-                known = TokenCount {
-                    tokens: t,
-                    source: TokenSource::Caller,
-                };
-            }
-        }
-        Ok(Some(L1Plan {
-            key,
-            count_key: ckey,
-            namespace: namespace.to_string(),
-            model: family,
-            spec: spec.clone(),
-            prompt_fp: fp,
-            known,
-            ttl,
-            usage: usage.cloned(),
-        }))
-    }
-
-    /// Takes the lock of the plan's prefix. Take it after the entry lock.
-    pub fn lock(&self, plan: &L1Plan) -> MutexGuard<'_, ()> {
-        self.records.locks().lock(plan.key)
-    }
-
-    /// Adds the write to `batch`. The caller holds [`L1::lock`] until
-    /// [`L1::commit`] has run.
-    pub fn stage(
-        &self,
-        plan: &L1Plan,
-        now: u64,
-        batch: &mut sled::Batch,
-    ) -> Result<L1Staged, CacheError> {
-        let old = self.stored(plan.key)?;
-        let live = old.as_ref().filter(|(r, _)| {
-            r.expires_ms > now
-                && r.prompt_fp == plan.prompt_fp
-                && r.model == plan.model
-                && r.namespace == plan.namespace
-        });
-        let min = plan.spec.min_cache_tokens;
-        let predicted = if live.is_some() {
-            CacheAction::Read
-        } else if plan.known.tokens >= min {
-            CacheAction::Write
-        } else {
-            CacheAction::None
-        };
-        let actual = plan.usage.as_ref().map(CacheAction::from_usage);
-        let mut count = plan.known;
-        let mut corrected = false;
-        if let Some(u) = &plan.usage {
-            let (read, written) = (
-                u.cache_read_input_tokens as u64,
-                u.cache_creation_input_tokens as u64,
-            );
-            let reported = if read > 0 {
-                Some(read)
-            } else if written > 0 {
-                Some(written)
-            } else if (u.input_tokens as u64) < min && count.tokens >= min {
-                // Nothing cached and the whole input is below the minimum:
-                // the prefix is shorter than we thought.
-                Some(u.input_tokens as u64)
-            } else {
-                None
-            };
-            if let Some(t) = reported {
-                corrected = t != count.tokens || count.source != TokenSource::Usage;
-                count = TokenCount {
-                    tokens: t,
-                    source: TokenSource::Usage,
-                };
-            }
-        }
-        let action = actual.unwrap_or(predicted);
-        let warm_after = match actual {
-            Some(a) => a != CacheAction::None,
-            None => count.tokens >= min,
-        };
-        // Savings: the reported numbers when given, the prediction otherwise.
-        let (tokens_read, tokens_written) = match &plan.usage {
-            Some(u) => (
-                u.cache_read_input_tokens as u64,
-                u.cache_creation_input_tokens as u64,
-            ),
-            None => match action {
-                CacheAction::Read => (count.tokens, 0),
-                CacheAction::Write => (0, count.tokens),
-                CacheAction::None => (0, 0),
+            None => L1Result::NoPrompt {
+                hit: false,
+                warm: false,
+                eligible: false,
+                reason: "no system_prompt",
+                lookup_time_ms: ms,
             },
-        };
-        let saved_nano = nano(read_saving(&plan.spec, tokens_read));
-        let premium_nano = nano(write_premium(&plan.spec, tokens_written, plan.ttl));
-
-        let (record, staged) = if warm_after {
-            let live = live.map(|(r, _)| r);
-            let ttl = match live {
-                Some(r) if r.ttl == CacheTtl::OneHour => CacheTtl::OneHour,
-                _ => plan.ttl,
-            };
-            let expires_ms = now.saturating_add(self.ttl_ms(ttl));
-            let rec = L1Record {
-                namespace: plan.namespace.clone(),
-                model: plan.model.clone(),
-                prompt_fp: plan.prompt_fp,
-                tokens: count.tokens,
-                source: count.source,
-                ttl,
-                warm_since_ms: live.map(|r| r.warm_since_ms).unwrap_or(now),
-                last_used_ms: now,
-                expires_ms,
-                uses: live.map(|r| r.uses + 1).unwrap_or(1),
-            };
-            let staged = self
-                .records
-                .stage(plan.key, expires_ms, &encode(&rec), batch)?;
-            (Some(rec), staged)
-        } else {
-            (None, self.records.stage_remove(plan.key, batch)?)
-        };
-        Ok(L1Staged {
-            count_key: plan.count_key,
-            record,
-            staged,
-            count,
-            predicted,
-            actual,
-            corrected,
-            saved_nano,
-            premium_nano,
-            tokens_read,
-            tokens_written,
-        })
-    }
-
-    /// (record, size) currently stored under `key`, live or not.
-    fn stored(&self, key: u128) -> Result<Option<(L1Record, u64)>, CacheError> {
-        let Some(value) = self.records.get(key)? else {
-            return Ok(None);
-        };
-        let rec = records::split(&value).and_then(|(_, p)| decode::<L1Record>(p));
-        Ok(rec.map(|r| (r, value.len() as u64)))
-    }
-
-    /// Makes an applied write visible in memory and in the counters; counts
-    /// the prediction when the store carried usage. Returns whether the
-    /// prefix is now marked warm (L1 stored it).
-    pub fn commit(&self, s: L1Staged, metrics: &Metrics) -> bool {
-        self.records.commit(s.staged);
-        if s.count.source != TokenSource::Estimate {
-            let keep = self
-                .counts
-                .get(&s.count_key)
-                .is_some_and(|c| c.source > s.count.source);
-            if !keep {
-                self.counts.insert(s.count_key, s.count);
-            }
         }
-        if let Some(actual) = s.actual {
-            metrics.l1_predictions.fetch_add(1, Relaxed);
-            if actual == s.predicted {
-                metrics.l1_predictions_correct.fetch_add(1, Relaxed);
-            }
-            self.counters.from_usage.fetch_add(1, Relaxed);
-        }
-        if s.corrected {
-            self.counters.usage_corrections.fetch_add(1, Relaxed);
-        }
-        let c = &self.counters;
-        if s.tokens_read > 0 {
-            c.reads.fetch_add(1, Relaxed);
-            c.tokens_read.fetch_add(s.tokens_read, Relaxed);
-        }
-        if s.tokens_written > 0 {
-            c.writes.fetch_add(1, Relaxed);
-            c.tokens_written.fetch_add(s.tokens_written, Relaxed);
-        }
-        c.saved_nano.fetch_add(s.saved_nano, Relaxed);
-        c.write_premium_nano.fetch_add(s.premium_nano, Relaxed);
-        s.record.is_some()
-    }
-
-    /// Savings as reported in `/metrics` and `/summary`.
-    pub fn savings_json(&self) -> Value {
-        let c = self.counters.snapshot();
-        json!({
-            "l1_cache_reads": c.reads,
-            "l1_cache_writes": c.writes,
-            "l1_tokens_read": c.tokens_read,
-            "l1_tokens_written": c.tokens_written,
-            "l1_cost_saved": c.saved_nano as f64 / 1e9,
-            "l1_cache_write_cost": c.write_premium_nano as f64 / 1e9,
-            "l1_net_saved": (c.saved_nano as f64 - c.write_premium_nano as f64) / 1e9,
-        })
     }
 
     /// Evicts the prefixes closest to expiry until the layer is within its
@@ -827,45 +461,34 @@ impl Layer for L1 {
         }
     }
 
-    fn details(&self) -> Value {
+    fn details(&self) -> LayerDetails {
         let c = self.counters.snapshot();
-        let mut v = json!({
-            "ttl_seconds": self.settings.ttl_seconds,
-            "ttl_1h_seconds": self.settings.ttl_1h_seconds,
-            "max_entries": self.settings.max_entries,
-            "max_bytes": self.settings.max_bytes,
-            "known_token_counts": self.counts.entry_count(),
-            "predictions_from_usage": c.from_usage,
-            "usage_corrections": c.usage_corrections,
-            "lookups_refresh_warmth": false,
-            "token_estimator": "character classes (see README, L1: Token counts)",
-        });
-        if let (Value::Object(dst), Value::Object(src)) = (&mut v, self.savings_json()) {
-            dst.extend(src);
-        }
-        v
+        LayerDetails::L1(L1Details {
+            ttl_seconds: self.settings.ttl_seconds,
+            ttl_1h_seconds: self.settings.ttl_1h_seconds,
+            max_entries: self.settings.max_entries,
+            max_bytes: self.settings.max_bytes,
+            known_token_counts: self.counts.entry_count(),
+            predictions_from_usage: c.from_usage,
+            usage_corrections: c.usage_corrections,
+            lookups_refresh_warmth: false,
+            token_estimator: "character classes (see README, L1: Token counts)",
+            savings: self.savings(),
+        })
     }
 
     fn persist(&self) -> Result<(), CacheError> {
         self.storage
-            .meta
-            .insert(COUNTERS_KEY, encode(&self.counters.snapshot()))?;
+            .meta_put(COUNTERS_KEY, encode(&self.counters.snapshot()))?;
         Ok(())
     }
-}
-
-/// `l1_prediction_accuracy`: the share of checked predictions that matched.
-pub fn prediction_accuracy(metrics: &Metrics) -> f64 {
-    ratio(
-        metrics.l1_predictions_correct.load(Relaxed),
-        metrics.l1_predictions.load(Relaxed),
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Options;
+    use crate::store::WriteBatch;
 
     struct Fixture {
         _dir: tempfile::TempDir,
@@ -881,8 +504,9 @@ mod tests {
         }
         .resolve()
         .unwrap();
-        let storage = Arc::new(Storage::open(&settings).unwrap());
-        let l1 = L1::open(storage, settings.l1.clone(), settings.prices.clone());
+        let c = &settings.cache;
+        let storage = Arc::new(Storage::open(&c.store).unwrap());
+        let l1 = L1::open(storage, c.l1.clone(), c.prices.clone());
         Fixture {
             _dir: dir,
             l1,
@@ -897,7 +521,7 @@ mod tests {
         "a ".repeat(n as usize)
     }
 
-    fn usage(read: i64, written: i64, input: i64) -> Usage {
+    fn usage(read: u64, written: u64, input: u64) -> Usage {
         Usage {
             input_tokens: input,
             output_tokens: 10,
@@ -919,13 +543,13 @@ mod tests {
             u: Option<Usage>,
             now: u64,
         ) -> bool {
+            let ttl = CacheTtl::parse("cache_ttl", ttl).unwrap();
             let plan = self
                 .l1
                 .plan(true, "ns", model, Some(prompt), ttl, None, u.as_ref())
-                .unwrap()
                 .unwrap();
             let _g = self.l1.lock(&plan);
-            let mut batch = sled::Batch::default();
+            let mut batch = WriteBatch::default();
             let s = self.l1.stage(&plan, now, &mut batch).unwrap();
             self.l1.storage.apply(batch).unwrap();
             self.l1.commit(s, &self.metrics)
@@ -1068,11 +692,11 @@ mod tests {
         assert_eq!(f.l1.size().entries, 0);
         // Savings use the reported numbers: one read of 1100 tokens and one
         // 5-minute write of 1100 tokens.
-        let s = f.l1.savings_json();
-        assert_eq!(s["l1_tokens_read"], 1100);
-        assert_eq!(s["l1_tokens_written"], 1100);
-        assert!((s["l1_cost_saved"].as_f64().unwrap() - 1100.0 * 2.7e-6).abs() < 1e-9);
-        assert!((s["l1_cache_write_cost"].as_f64().unwrap() - 1100.0 * 0.75e-6).abs() < 1e-9);
+        let s = f.l1.savings();
+        assert_eq!(s.l1_tokens_read, 1100);
+        assert_eq!(s.l1_tokens_written, 1100);
+        assert!((s.l1_cost_saved - 1100.0 * 2.7e-6).abs() < 1e-9);
+        assert!((s.l1_cache_write_cost - 1100.0 * 0.75e-6).abs() < 1e-9);
     }
 
     #[test]
@@ -1098,14 +722,13 @@ mod tests {
                 "ns",
                 "claude-sonnet-4-5",
                 Some(&p),
-                None,
+                CacheTtl::FiveMinutes,
                 Some(5000),
                 None,
             )
-            .unwrap()
             .unwrap();
         let _g = f.l1.lock(&plan);
-        let mut b = sled::Batch::default();
+        let mut b = WriteBatch::default();
         let s = f.l1.stage(&plan, crate::clock::now_ms(), &mut b).unwrap();
         f.l1.storage.apply(b).unwrap();
         assert!(f.l1.commit(s, &f.metrics));
@@ -1140,10 +763,9 @@ mod tests {
         assert_eq!(f.l1.invalidate(&ns).unwrap(), 1);
         assert!(!f.lookup("claude-sonnet-4-5", &p).warm);
         assert_eq!(f.l1.size().entries, 0);
-        let bad = f.l1.plan(true, "ns", "", Some(&p), None, None, None);
+        let bad = crate::cache::request::model("model_used", Some(String::new()));
         assert_eq!(bad.unwrap_err().code(), "invalid_model");
-        let bad =
-            f.l1.plan(false, "ns", "m", Some(&p), Some("10m"), None, None);
+        let bad = CacheTtl::parse("cache_ttl", Some("10m"));
         assert_eq!(bad.unwrap_err().code(), "invalid_cache_ttl");
     }
 
@@ -1162,7 +784,7 @@ mod tests {
             f.l1.settings.clone(),
             f.l1.prices.clone(),
         );
-        assert_eq!(again.savings_json()["l1_tokens_read"], 2000);
+        assert_eq!(again.savings().l1_tokens_read, 2000);
         assert_eq!(again.size().entries, 1);
     }
 }

@@ -29,7 +29,7 @@ pub fn prompt_fingerprint(system_prompt: Option<&str>) -> u128 {
     }
 }
 
-fn push_field(out: &mut Vec<u8>, field: &[u8]) {
+pub(crate) fn push_field(out: &mut Vec<u8>, field: &[u8]) {
     out.extend_from_slice(&(field.len() as u64).to_le_bytes());
     out.extend_from_slice(field);
 }

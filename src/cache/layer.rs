@@ -5,9 +5,16 @@
 //! layer. What they share (invalidation, sweeping, sizing, health, detailed
 //! statistics) is the [`Layer`] trait, which the manager drives uniformly.
 
-use serde::{Serialize, Serializer};
+use std::sync::Arc;
 
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use super::scope::Scope;
 use crate::error::CacheError;
+
+/// A stored response, as JSON text that is sent back verbatim.
+pub type RawJson = Arc<RawValue>;
 
 /// The three layers, by their wire names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,11 +67,25 @@ impl Serialize for LayerId {
     }
 }
 
+impl utoipa::PartialSchema for LayerId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A cache layer by its wire name. Requests also accept L1, L2, L3 in any case.",
+            ))
+            .enum_values(Some(LayerId::ALL.map(LayerId::wire_name)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for LayerId {}
+
 /// A response to store in a response layer (L2, L3), already validated.
 pub struct EntryWrite<'a> {
-    pub scope: &'a crate::scope::Scope,
+    pub scope: &'a Scope,
     pub input: &'a str,
-    pub response: &'a crate::l2::RawJson,
+    pub response: &'a RawJson,
     pub model: &'a str,
     pub tokens: u64,
     pub cost_nano: u64,
@@ -121,8 +142,8 @@ impl<R> StoredResponse<R> {
         }
     }
 
-    pub fn scope(&self) -> crate::scope::Scope {
-        crate::scope::Scope {
+    pub fn scope(&self) -> Scope {
+        Scope {
             namespace: self.namespace.clone(),
             task_type: self.task_type.clone(),
             prompt_fp: self.prompt_fp,
@@ -131,7 +152,7 @@ impl<R> StoredResponse<R> {
 
     /// Guards against a 128-bit hash collision: the entry must really be
     /// this scope and this text.
-    pub fn is_for(&self, scope: &crate::scope::Scope, input: &str) -> bool {
+    pub fn is_for(&self, scope: &Scope, input: &str) -> bool {
         self.input == input
             && self.prompt_fp == scope.prompt_fp
             && self.task_type == scope.task_type
@@ -165,7 +186,7 @@ pub struct LayerSize {
 }
 
 /// A layer's health, as reported by `/health`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LayerHealth {
     /// `healthy`, `degraded` or `unavailable`.
     pub status: &'static str,
@@ -184,7 +205,7 @@ pub trait Layer: Send + Sync {
     fn size(&self) -> LayerSize;
     fn health(&self) -> LayerHealth;
     /// Layer-specific statistics for `/stats/layer/{layer}`.
-    fn details(&self) -> serde_json::Value;
+    fn details(&self) -> super::report::LayerDetails;
     /// Pushes in-memory state that is persisted lazily (access counts, indexes).
     fn persist(&self) -> Result<(), CacheError> {
         Ok(())

@@ -25,17 +25,17 @@
 //! placement is this endpoint's job, and keeping the caller's could exceed
 //! the limit of 4 or put a 5-minute breakpoint before a 1-hour one.
 //!
-//! Token counts are estimates ([`crate::tokens`]) unless the caller gives
+//! Token counts are estimates ([`super::tokens`]) unless the caller gives
 //! `system_prompt_tokens`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::api::check_count;
+use super::model_family;
+use super::tokens::estimate_tokens;
+use crate::cache::pricing::PriceTable;
+use crate::cache::request::{count, model as check_model, CacheTtl};
 use crate::error::CacheError;
-use crate::l1::{check_model, model_family, CacheTtl};
-use crate::pricing::PriceTable;
-use crate::tokens::estimate_tokens;
 
 /// Anthropic's limit of breakpoints per request.
 pub const MAX_BREAKPOINTS: usize = 4;
@@ -251,10 +251,7 @@ pub fn prepare(
     };
     let model = match req.model {
         None | Some(Value::Null) => default_model.to_string(),
-        Some(Value::String(m)) => {
-            check_model("model", &m)?;
-            m
-        }
+        Some(Value::String(m)) => check_model("model", Some(m))?.unwrap_or_default(),
         Some(_) => return Err(bad("invalid_model", "model must be a string")),
     };
     let ttl = match req.ttl {
@@ -262,7 +259,7 @@ pub fn prepare(
         Some(Value::String(t)) => CacheTtl::parse("ttl", Some(&t))?,
         Some(_) => return Err(bad("invalid_cache_ttl", "ttl must be \"5m\" or \"1h\"")),
     };
-    let override_tokens = check_count("system_prompt_tokens", req.system_prompt_tokens)?;
+    let override_tokens = count("system_prompt_tokens", req.system_prompt_tokens)?;
 
     let mut messages = match req.messages {
         Some(Value::Array(m)) if !m.is_empty() => m,

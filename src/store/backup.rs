@@ -7,27 +7,66 @@
 //! directory of a running server with `cp` is not safe (sled was seen to
 //! panic or open empty on such copies).
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::storage::Storage;
+use super::{StateFile, Storage};
 
 /// What a backup wrote.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct BackupReport {
     pub to: String,
     pub records: u64,
     pub trees: usize,
 }
 
-/// Checks that `to` can receive a backup: absolute, and absent or empty.
-pub fn check_target(to: &Path) -> Result<(), String> {
+/// The absolute, normalised form of a backup target: `.` and repeated
+/// separators dropped, the deepest existing ancestor resolved (symlinks and
+/// `..` included), the rest appended. A `..` below a directory that does not
+/// exist yet is refused rather than guessed at.
+pub fn resolve_target(to: &Path) -> Result<PathBuf, String> {
     if !to.is_absolute() {
         return Err(format!(
             "backup target {} must be an absolute path",
             to.display()
         ));
+    }
+    let parts: Vec<Component> = to.components().collect();
+    for split in (1..=parts.len()).rev() {
+        let head: PathBuf = parts[..split].iter().collect();
+        let Ok(base) = head.canonicalize() else {
+            continue;
+        };
+        let mut out = base;
+        for c in &parts[split..] {
+            match c {
+                Component::Normal(n) => out.push(n),
+                _ => {
+                    return Err(format!(
+                        "backup target {} has a `..` below a directory that does not exist",
+                        to.display()
+                    ))
+                }
+            }
+        }
+        return Ok(out);
+    }
+    Err(format!("backup target {} cannot be resolved", to.display()))
+}
+
+/// Checks that `to` (resolved) can receive a backup: absent or empty, and
+/// not inside the live data directory `data_dir` (a copy there is lost with
+/// the directory, and repeated copies fill the disk the cache needs).
+pub fn check_target(to: &Path, data_dir: &Path) -> Result<(), String> {
+    if let Ok(data) = data_dir.canonicalize() {
+        if to.starts_with(&data) {
+            return Err(format!(
+                "backup target {} is inside the data directory {}; choose a directory outside it",
+                to.display(),
+                data.display()
+            ));
+        }
     }
     if to.exists() {
         let empty = std::fs::read_dir(to)
@@ -45,6 +84,7 @@ pub fn check_target(to: &Path) -> Result<(), String> {
 
 /// Checks that a backup asked for over HTTP lands under `root`: an API
 /// client must not be able to create directories anywhere the server can.
+/// `to` is already resolved ([`resolve_target`]).
 pub fn check_under_root(to: &Path, root: &Path) -> Result<(), String> {
     let refuse = || {
         format!(
@@ -54,10 +94,7 @@ pub fn check_under_root(to: &Path, root: &Path) -> Result<(), String> {
         )
     };
     let root = root.canonicalize().map_err(|_| refuse())?;
-    let parent = to.parent().ok_or_else(refuse)?;
-    let parent = parent.canonicalize().map_err(|_| refuse())?;
-    let name_ok = to.file_name().is_some_and(|n| n != ".." && n != ".");
-    if !parent.starts_with(&root) || !name_ok {
+    if !to.starts_with(&root) || to == root {
         return Err(refuse());
     }
     Ok(())
@@ -66,7 +103,7 @@ pub fn check_under_root(to: &Path, root: &Path) -> Result<(), String> {
 /// Copies every sled tree of `storage` into a new database under `to/sled`.
 /// The caller guarantees no writes happen meanwhile.
 pub fn copy_database(storage: &Storage, to: &Path) -> Result<BackupReport, String> {
-    check_target(to)?;
+    check_target(to, &storage.dir)?;
     std::fs::create_dir_all(to).map_err(|e| format!("creating {}: {e}", to.display()))?;
     let dest = sled::Config::new()
         .path(to.join("sled"))
@@ -124,73 +161,42 @@ pub fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// `helios-cache backup --to DIR`: copies the data directory of a stopped
-/// server directly, or asks the running server that holds it to copy itself.
-pub fn run(settings: &crate::config::Settings, to: &Path) -> Result<BackupReport, String> {
-    let to = std::path::absolute(to).map_err(|e| e.to_string())?;
-    check_target(&to)?;
-    if !settings.data_dir.join("sled").exists() {
-        return Err(format!(
-            "{} holds no helios-cache data",
-            settings.data_dir.display()
-        ));
-    }
-    match Storage::open(settings) {
-        Ok(storage) => {
-            let report = copy_database(&storage, &to)?;
-            copy_dir(&storage.dir.join("l3-index"), &to.join("l3-index"))?;
-            let state = crate::storage::StateFile {
-                records: report.records,
-                saved_ms: crate::clock::now_ms(),
-            };
-            std::fs::write(
-                to.join("helios.state"),
-                serde_json::to_vec(&state).map_err(|e| e.to_string())?,
-            )
-            .map_err(|e| e.to_string())?;
-            Ok(report)
-        }
-        Err(e) if e.0.contains("in use by another helios-cache process") => online(settings, &to),
-        Err(e) => Err(e.0),
-    }
+/// Marks a finished backup with its state file (see [`StateFile`]).
+pub fn write_state(to: &Path, records: u64) -> Result<(), String> {
+    StateFile::write(to, records).map_err(|e| format!("writing the backup's state file: {e}"))
 }
 
-/// Asks the server named in the lock file to write the backup.
-fn online(settings: &crate::config::Settings, to: &Path) -> Result<BackupReport, String> {
-    let lock = std::fs::read_to_string(settings.data_dir.join("helios.lock")).unwrap_or_default();
-    let addr = lock
-        .lines()
-        .nth(1)
-        .ok_or("a server holds the data directory but has not recorded its address yet; retry")?;
-    let url = format!("http://{addr}/api/v1/helios/cache/admin/backup");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut req = agent.post(&url).header("Content-Type", "application/json");
-    if let Some(key) = &settings.api_key {
-        req = req.header("Authorization", &format!("Bearer {key}"));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_normalised_before_the_checks() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path().canonicalize().unwrap();
+        let messy = format!("{}/new//bk3/./", r.display());
+        let t = resolve_target(Path::new(&messy)).unwrap();
+        assert_eq!(t, r.join("new").join("bk3"));
+        assert!(check_under_root(&t, &r).is_ok());
+        let up = format!("{}/x/../../etc", r.display());
+        std::fs::create_dir(r.join("x")).unwrap();
+        let t = resolve_target(Path::new(&up)).unwrap();
+        assert!(check_under_root(&t, &r).is_err(), "{t:?}");
+        assert!(resolve_target(Path::new("relative/dir")).is_err());
+        assert!(resolve_target(Path::new(&format!("{}/nope/../y", r.display()))).is_err());
     }
-    let body = serde_json::json!({"to": to}).to_string();
-    let mut resp = req
-        .send(body)
-        .map_err(|e| format!("asking the server at {addr}: {e}"))?;
-    let status = resp.status().as_u16();
-    let text = resp
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| e.to_string())?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|_| format!("server answered {status}: {text}"))?;
-    if status != 200 {
-        return Err(format!(
-            "server answered {status}: {}",
-            v["error"]["message"]
-        ));
+
+    #[test]
+    fn targets_inside_the_data_directory_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        std::fs::create_dir_all(data.join("sled")).unwrap();
+        for inside in ["data/sled/x", "data/bk", "data"] {
+            let t = resolve_target(&root.path().join(inside)).unwrap();
+            let err = check_target(&t, &data).unwrap_err();
+            assert!(err.contains("inside the data directory"), "{inside}: {err}");
+        }
+        let t = resolve_target(&root.path().join("elsewhere")).unwrap();
+        assert!(check_target(&t, &data).is_ok());
     }
-    Ok(BackupReport {
-        to: v["to"].as_str().unwrap_or_default().to_string(),
-        records: v["records"].as_u64().unwrap_or(0),
-        trees: v["trees"].as_u64().unwrap_or(0) as usize,
-    })
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::{Deserialize, Serialize};
 
-use crate::layer::LayerId;
+use super::layer::LayerId;
 
 /// Buckets per doubling of latency; 4 gives at most ~19% bucket error.
 const SUB_BUCKETS: u32 = 4;
@@ -228,14 +228,14 @@ impl Metrics {
             l1_predictions_correct: self.l1_predictions_correct.load(Relaxed),
             lookup_latency: self.lookup_latency.snapshot(),
         };
-        crate::storage::encode(&s)
+        crate::store::encode(&s)
     }
 
     /// Restores counters saved by [`Metrics::to_bytes`]; unreadable bytes
     /// (another version) leave the counters at zero.
     pub fn from_bytes(bytes: &[u8]) -> Metrics {
         let m = Metrics::default();
-        let Some(s) = crate::storage::decode::<Snapshot>(bytes) else {
+        let Some(s) = crate::store::decode::<Snapshot>(bytes) else {
             tracing::warn!("saved counters are unreadable; starting from zero");
             return m;
         };

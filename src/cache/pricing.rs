@@ -134,6 +134,11 @@ pub fn normalize_model_id(id: &str) -> String {
     }
 }
 
+/// Dollars as whole nano-dollars (how counters keep money).
+pub fn nano(dollars: f64) -> u64 {
+    (dollars * 1e9).round().max(0.0) as u64
+}
+
 impl PriceTable {
     /// Defaults with `overrides` applied (same name replaces, new name adds).
     pub fn with_overrides(overrides: Vec<ModelSpec>) -> Result<PriceTable, String> {

@@ -1,10 +1,11 @@
 //! `GET /metrics`: the cache's counters in the Prometheus text format.
 //!
-//! There is one source of truth: the relaxed atomics of [`crate::metrics`]
-//! (which also feed the JSON reports and survive restarts). A custom
-//! [`Collector`] reads them at scrape time and hands them to the `prometheus`
-//! crate's registry and text encoder, beside its standard process collector
-//! (`process_*`: CPU, memory, file descriptors, start time).
+//! There is one source of truth: the core's typed [`MetricsReport`] (built
+//! from the relaxed atomics of `cache::metrics`, which also feed the JSON
+//! reports and survive restarts) and its latency histograms. A custom
+//! [`Collector`] reads their fields at scrape time and hands them to the
+//! `prometheus` crate's registry and text encoder, beside its standard
+//! process collector (`process_*`: CPU, memory, file descriptors, start time).
 //!
 //! Metric names (label `layer` is `L1`, `L2` or `L3`):
 //! - `helios_cache_layer_{lookups,hits,misses,stores,evictions,expirations,invalidations}_total{layer}`
@@ -19,18 +20,19 @@
 //! - `helios_cache_build_info{version}`, `helios_cache_uptime_seconds`
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{CounterVec, GaugeVec, Opts, Registry, TextEncoder};
-use serde_json::Value;
 
-use crate::layer::LayerId;
-use crate::manager::CacheManager;
-use crate::metrics::Histogram;
+use super::error::error_body;
+use crate::cache::layer::LayerId;
+use crate::cache::metrics::Histogram;
+use crate::cache::report::{LayerReport, MetricsReport};
+use crate::cache::CacheManager;
 
 const NS: &str = "helios_cache";
 
@@ -40,29 +42,44 @@ const NS: &str = "helios_cache";
 const FIRST_OCTAVE: u32 = 10;
 const LAST_OCTAVE: u32 = 34;
 
-/// A counter or gauge family: name (without namespace), help, labelled?
+/// What a scrape reads: the typed metrics report and the uptime.
+struct Sample {
+    report: MetricsReport,
+    uptime_seconds: f64,
+}
+
+/// Where a family's value comes from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// A field of one layer's report (labelled `layer`).
+    Layer(fn(&LayerReport) -> f64),
+    /// A field of the whole report.
+    Total(fn(&Sample) -> f64),
+}
+
+/// A counter or gauge family: name (without namespace), help, source.
 struct Simple {
     name: &'static str,
     help: &'static str,
     gauge: bool,
-    by_layer: bool,
+    source: Source,
 }
 
-const fn c(name: &'static str, help: &'static str, by_layer: bool) -> Simple {
+const fn c(name: &'static str, help: &'static str, source: Source) -> Simple {
     Simple {
         name,
         help,
         gauge: false,
-        by_layer,
+        source,
     }
 }
 
-const fn g(name: &'static str, help: &'static str, by_layer: bool) -> Simple {
+const fn g(name: &'static str, help: &'static str, source: Source) -> Simple {
     Simple {
         name,
         help,
         gauge: true,
-        by_layer,
+        source,
     }
 }
 
@@ -70,80 +87,108 @@ const SIMPLE: &[Simple] = &[
     c(
         "layer_lookups_total",
         "Lookups that consulted the layer.",
-        true,
+        Source::Layer(|l| l.lookups as f64),
     ),
-    c("layer_hits_total", "Lookups the layer answered.", true),
+    c(
+        "layer_hits_total",
+        "Lookups the layer answered.",
+        Source::Layer(|l| l.hits as f64),
+    ),
     c(
         "layer_misses_total",
         "Lookups that consulted the layer and missed.",
-        true,
+        Source::Layer(|l| l.misses as f64),
     ),
-    c("layer_stores_total", "Entries written to the layer.", true),
+    c(
+        "layer_stores_total",
+        "Entries written to the layer.",
+        Source::Layer(|l| l.stores as f64),
+    ),
     c(
         "layer_evictions_total",
         "Entries evicted to stay within the layer's bounds.",
-        true,
+        Source::Layer(|l| l.evictions as f64),
     ),
     c(
         "layer_expirations_total",
         "Expired entries removed by the sweeper.",
-        true,
+        Source::Layer(|l| l.expirations as f64),
     ),
     c(
         "layer_invalidations_total",
         "Entries removed by invalidation.",
-        true,
+        Source::Layer(|l| l.invalidations as f64),
     ),
-    g("entries", "Entries currently held by the layer.", true),
-    g("bytes", "Bytes currently held by the layer.", true),
-    c("lookups_total", "Lookup requests.", false),
+    g(
+        "entries",
+        "Entries currently held by the layer.",
+        Source::Layer(|l| l.entries as f64),
+    ),
+    g(
+        "bytes",
+        "Bytes currently held by the layer.",
+        Source::Layer(|l| l.bytes as f64),
+    ),
+    c(
+        "lookups_total",
+        "Lookup requests.",
+        Source::Total(|s| s.report.total_lookups as f64),
+    ),
     c(
         "hits_total",
         "Lookup requests answered with a cached response (L2 or L3).",
-        false,
+        Source::Total(|s| s.report.total_hits as f64),
     ),
-    c("stores_total", "Store requests applied.", false),
+    c(
+        "stores_total",
+        "Store requests applied.",
+        Source::Total(|s| s.report.total_stores as f64),
+    ),
     c(
         "tokens_saved_total",
         "Model tokens saved by cache hits.",
-        false,
+        Source::Total(|s| s.report.total_tokens_saved as f64),
     ),
     c(
         "dollars_saved_total",
         "US dollars saved by cache hits.",
-        false,
+        Source::Total(|s| s.report.total_cost_saved),
     ),
     g(
         "l1_prediction_accuracy",
         "Share of L1 warm/cold predictions confirmed by reported usage (0..1).",
-        false,
+        Source::Total(|s| s.report.l1_prediction_accuracy),
     ),
     c(
         "l1_predictions_total",
         "L1 predictions checked against reported usage.",
-        false,
+        Source::Total(|s| s.report.l1_predictions as f64),
     ),
     c(
         "l1_predictions_correct_total",
         "L1 predictions that reported usage confirmed.",
-        false,
+        Source::Total(|s| s.report.l1_predictions_correct as f64),
     ),
     g(
         "l1_cost_saved_dollars",
         "Dollars saved by provider prompt-cache reads (L1).",
-        false,
+        Source::Total(|s| s.report.l1_savings.l1_cost_saved),
     ),
     g(
         "l1_cache_write_cost_dollars",
         "Extra dollars paid for provider prompt-cache writes (L1).",
-        false,
+        Source::Total(|s| s.report.l1_savings.l1_cache_write_cost),
     ),
     g(
         "l1_net_saved_dollars",
         "L1 savings net of cache-write premiums.",
-        false,
+        Source::Total(|s| s.report.l1_savings.l1_net_saved),
     ),
-    g("uptime_seconds", "Seconds since the server started.", false),
+    g(
+        "uptime_seconds",
+        "Seconds since the server started.",
+        Source::Total(|s| s.uptime_seconds),
+    ),
 ];
 
 const LATENCY_HELP: &str = "Time spent in the layer's lookup.";
@@ -165,7 +210,10 @@ impl CacheCollector {
         let mut descs: Vec<Desc> = SIMPLE
             .iter()
             .map(|s| {
-                let labels = if s.by_layer { layer() } else { vec![] };
+                let labels = match s.source {
+                    Source::Layer(_) => layer(),
+                    Source::Total(_) => vec![],
+                };
                 Desc::new(full(s.name), s.help.into(), labels, HashMap::new())
             })
             .collect::<Result<_, _>>()
@@ -200,67 +248,33 @@ impl CacheCollector {
         CacheCollector { mgr, descs }
     }
 
-    /// The value of a simple family for one layer (or overall).
-    fn value(&self, name: &str, id: Option<LayerId>, json: &Value) -> f64 {
-        let m = self.mgr.metrics();
-        let num = |v: &Value| v.as_f64().unwrap_or(0.0);
-        if let Some(id) = id {
-            let l = m.layer(id);
-            let layer_json = &json["layers"][id.wire_name()];
-            return match name {
-                "layer_lookups_total" => l.lookups.load(Relaxed) as f64,
-                "layer_hits_total" => l.hits.load(Relaxed) as f64,
-                "layer_misses_total" => l.misses() as f64,
-                "layer_stores_total" => l.stores.load(Relaxed) as f64,
-                "layer_evictions_total" => l.evictions.load(Relaxed) as f64,
-                "layer_expirations_total" => l.expirations.load(Relaxed) as f64,
-                "layer_invalidations_total" => l.invalidations.load(Relaxed) as f64,
-                "entries" => num(&layer_json["entries"]),
-                "bytes" => num(&layer_json["bytes"]),
-                _ => 0.0,
-            };
-        }
-        match name {
-            "lookups_total" => m.total_lookups.load(Relaxed) as f64,
-            "hits_total" => m.total_hits.load(Relaxed) as f64,
-            "stores_total" => m.total_stores.load(Relaxed) as f64,
-            "tokens_saved_total" => m.tokens_saved.load(Relaxed) as f64,
-            "dollars_saved_total" => m.cost_saved_nano.load(Relaxed) as f64 / 1e9,
-            "l1_predictions_total" => m.l1_predictions.load(Relaxed) as f64,
-            "l1_predictions_correct_total" => m.l1_predictions_correct.load(Relaxed) as f64,
-            "l1_prediction_accuracy" => num(&json["l1_prediction_accuracy"]),
-            "l1_cost_saved_dollars" => num(&json["l1_cost_saved"]),
-            "l1_cache_write_cost_dollars" => num(&json["l1_cache_write_cost"]),
-            "l1_net_saved_dollars" => num(&json["l1_net_saved"]),
-            "uptime_seconds" => num(&self.mgr.health()["uptime_seconds"]),
-            _ => 0.0,
-        }
-    }
-
-    fn simple(&self, s: &Simple, json: &Value) -> Vec<MetricFamily> {
+    fn simple(&self, s: &Simple, sample: &Sample) -> Vec<MetricFamily> {
         let opts = Opts::new(full(s.name), s.help);
-        let labels: &[&str] = if s.by_layer { &["layer"] } else { &[] };
-        let ids: Vec<Option<LayerId>> = if s.by_layer {
-            LayerId::ALL.into_iter().map(Some).collect()
-        } else {
-            vec![None]
+        let values: Vec<(Vec<&'static str>, f64)> = match s.source {
+            Source::Layer(f) => LayerId::ALL
+                .into_iter()
+                .map(|id| {
+                    let v = sample.report.layer(id).map(f).unwrap_or(0.0);
+                    (vec![id.short_name()], v)
+                })
+                .collect(),
+            Source::Total(f) => vec![(vec![], f(sample))],
         };
-        let label_values = |id: Option<LayerId>| -> Vec<&'static str> {
-            id.map(|l| vec![l.short_name()]).unwrap_or_default()
+        let labels: &[&str] = match s.source {
+            Source::Layer(_) => &["layer"],
+            Source::Total(_) => &[],
         };
         if s.gauge {
             let v = GaugeVec::new(opts, labels).expect("valid gauge");
-            for id in ids {
-                v.with_label_values(&label_values(id))
-                    .set(self.value(s.name, id, json));
+            for (l, x) in values {
+                v.with_label_values(&l).set(x);
             }
             v.collect()
         } else {
             let v = CounterVec::new(opts, labels).expect("valid counter");
-            for id in ids {
-                let x = self.value(s.name, id, json);
+            for (l, x) in values {
                 // Counters only go up; a value restored as negative is impossible.
-                v.with_label_values(&label_values(id)).inc_by(x.max(0.0));
+                v.with_label_values(&l).inc_by(x.max(0.0));
             }
             v.collect()
         }
@@ -319,9 +333,14 @@ impl Collector for CacheCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let json = self.mgr.metrics_json();
-        let mut out: Vec<MetricFamily> =
-            SIMPLE.iter().flat_map(|s| self.simple(s, &json)).collect();
+        let sample = Sample {
+            report: self.mgr.metrics_report(),
+            uptime_seconds: self.mgr.uptime_seconds(),
+        };
+        let mut out: Vec<MetricFamily> = SIMPLE
+            .iter()
+            .flat_map(|s| self.simple(s, &sample))
+            .collect();
         let m = self.mgr.metrics();
         let per_layer = LayerId::ALL
             .iter()
@@ -373,22 +392,27 @@ pub fn render(mgr: Arc<CacheManager>) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-async fn handler(mgr: web::Data<CacheManager>) -> HttpResponse {
+/// Metrics in the Prometheus text exposition format (for scraping).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "prometheus_metrics",
+    responses((status = 200, description = "Prometheus text format 0.0.4",
+        content_type = "text/plain; version=0.0.4", body = String))
+)]
+pub async fn handler(mgr: web::Data<CacheManager>) -> HttpResponse {
     match render(mgr.into_inner()) {
         Ok(text) => HttpResponse::Ok()
             .content_type(prometheus::TEXT_FORMAT)
             .body(text),
         Err(e) => {
             tracing::error!("rendering Prometheus metrics failed: {e}");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({"error": {
-                "code": "metrics_unavailable",
-                "message": format!("rendering metrics failed: {e}"),
-            }}))
+            error_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "metrics_unavailable",
+                &format!("rendering metrics failed: {e}"),
+            )
         }
     }
-}
-
-/// Registers `GET /metrics`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(crate::http::resource("/metrics").route(web::get().to(handler)));
 }

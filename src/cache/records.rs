@@ -11,11 +11,11 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use sled::IVec;
+use parking_lot::{Mutex, MutexGuard};
 
+use super::layer::{InvalidateFilter, LayerSize};
 use crate::error::CacheError;
-use crate::layer::{InvalidateFilter, LayerSize};
-use crate::storage::{keys, KeyLocks, Storage};
+use crate::store::{keys, Bytes, Storage, WriteBatch};
 
 /// The records of one layer.
 pub struct Records {
@@ -35,11 +35,9 @@ pub struct Staged {
 }
 
 /// Every record of layer `prefix`: (key, expires_ms, value).
-pub fn scan(storage: &Storage, prefix: u8) -> impl Iterator<Item = (u128, u64, IVec)> + '_ {
+pub fn scan(storage: &Storage, prefix: u8) -> impl Iterator<Item = (u128, u64, Bytes)> + '_ {
     storage
-        .entries
-        .scan_prefix(keys::record_prefix(prefix))
-        .flatten()
+        .scan_prefix(&keys::record_prefix(prefix))
         .filter_map(|(k, v)| {
             let key = keys::parse_record(&k)?;
             let (exp, _) = split(&v)?;
@@ -67,11 +65,7 @@ impl Records {
         mut visit: impl FnMut(u128, u64, &[u8]),
     ) -> Records {
         let (mut entries, mut bytes) = (0u64, 0u64);
-        for (k, v) in storage
-            .entries
-            .scan_prefix(keys::record_prefix(prefix))
-            .flatten()
-        {
+        for (k, v) in storage.scan_prefix(&keys::record_prefix(prefix)) {
             entries += 1;
             bytes += v.len() as u64;
             if let (Some(key), Some((exp, payload))) = (keys::parse_record(&k), split(&v)) {
@@ -97,8 +91,8 @@ impl Records {
     }
 
     /// The stored value of `key`: (expires_ms, payload).
-    pub fn get(&self, key: u128) -> Result<Option<IVec>, CacheError> {
-        Ok(self.storage.entries.get(keys::record(self.prefix, key))?)
+    pub fn get(&self, key: u128) -> Result<Option<Bytes>, CacheError> {
+        Ok(self.storage.get(&keys::record(self.prefix, key))?)
     }
 
     /// Adds the write of `payload` under `key` to `batch`, replacing any
@@ -109,31 +103,31 @@ impl Records {
         key: u128,
         expires_ms: u64,
         payload: &[u8],
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
     ) -> Result<Staged, CacheError> {
         let old = self.get(key)?;
         let old_size = old.as_ref().map(|v| v.len() as u64);
         if let Some((old_exp, _)) = old.as_deref().and_then(split) {
-            batch.remove(&keys::expiry(self.prefix, old_exp, key)[..]);
+            batch.remove(&keys::expiry(self.prefix, old_exp, key));
         }
         let mut value = Vec::with_capacity(8 + payload.len());
         value.extend_from_slice(&expires_ms.to_be_bytes());
         value.extend_from_slice(payload);
         let size = Some(value.len() as u64);
-        batch.insert(&keys::record(self.prefix, key)[..], value);
-        batch.insert(&keys::expiry(self.prefix, expires_ms, key)[..], &[][..]);
+        batch.insert(&keys::record(self.prefix, key), value);
+        batch.insert(&keys::expiry(self.prefix, expires_ms, key), Vec::new());
         Ok(Staged { size, old_size })
     }
 
     /// Adds the removal of `key` (if present) to `batch`, under the same
     /// contract as [`Records::stage`].
-    pub fn stage_remove(&self, key: u128, batch: &mut sled::Batch) -> Result<Staged, CacheError> {
+    pub fn stage_remove(&self, key: u128, batch: &mut WriteBatch) -> Result<Staged, CacheError> {
         let old = self.get(key)?;
         if let Some((old_exp, _)) = old.as_deref().and_then(split) {
-            batch.remove(&keys::expiry(self.prefix, old_exp, key)[..]);
+            batch.remove(&keys::expiry(self.prefix, old_exp, key));
         }
         if old.is_some() {
-            batch.remove(&keys::record(self.prefix, key)[..]);
+            batch.remove(&keys::record(self.prefix, key));
         }
         Ok(Staged {
             size: None,
@@ -165,11 +159,7 @@ impl Records {
         value.extend_from_slice(&expires_ms.to_be_bytes());
         value.extend_from_slice(payload);
         let new = value.len() as u64;
-        if let Some(old) = self
-            .storage
-            .entries
-            .insert(keys::record(self.prefix, key), value)?
-        {
+        if let Some(old) = self.storage.put(&keys::record(self.prefix, key), value)? {
             sub(&self.bytes, old.len() as u64);
         }
         self.bytes.fetch_add(new, Relaxed);
@@ -187,17 +177,17 @@ impl Records {
     ) -> Result<bool, CacheError> {
         let _guard = self.locks.lock(key);
         let rk = keys::record(self.prefix, key);
-        let Some(value) = self.storage.entries.get(rk)? else {
+        let Some(value) = self.storage.get(&rk)? else {
             return Ok(false);
         };
         let parsed = split(&value);
         if expect_expires.is_some() && parsed.map(|p| p.0) != expect_expires {
             return Ok(false);
         }
-        let mut batch = sled::Batch::default();
-        batch.remove(&rk[..]);
+        let mut batch = WriteBatch::default();
+        batch.remove(&rk);
         if let Some((exp, _)) = parsed {
-            batch.remove(&keys::expiry(self.prefix, exp, key)[..]);
+            batch.remove(&keys::expiry(self.prefix, exp, key));
         }
         self.storage.apply(batch)?;
         on_removed(parsed.map(|p| p.1).unwrap_or(&[]));
@@ -212,11 +202,9 @@ impl Records {
         let end = keys::expiry(self.prefix, now.saturating_add(1), 0);
         let due: Vec<(u64, u128)> = self
             .storage
-            .entries
-            .range(start..end)
-            .keys()
+            .keys_between(&start, &end)
             .take(10_000)
-            .filter_map(|k| keys::parse_expiry(&k.ok()?))
+            .filter_map(|k| keys::parse_expiry(&k))
             .collect();
         let mut removed = 0;
         for (exp, key) in due {
@@ -235,9 +223,7 @@ impl Records {
         let _guard = self.locks.lock(key);
         let current = self.get(key)?;
         if current.as_deref().and_then(split).map(|p| p.0) != Some(exp) {
-            self.storage
-                .entries
-                .remove(keys::expiry(self.prefix, exp, key))?;
+            self.storage.delete(&keys::expiry(self.prefix, exp, key))?;
         }
         Ok(())
     }
@@ -258,17 +244,14 @@ impl Records {
         let mut evicted = 0;
         let result = (|| {
             while over() {
-                let Some(item) = self
+                let Some((k, _)) = self
                     .storage
-                    .entries
-                    .scan_prefix(keys::expiry_prefix(self.prefix))
-                    .next()
+                    .first_with_prefix(&keys::expiry_prefix(self.prefix))?
                 else {
                     break;
                 };
-                let (k, _) = item?;
                 let Some((exp, key)) = keys::parse_expiry(&k) else {
-                    self.storage.entries.remove(k)?;
+                    self.storage.delete(&k)?;
                     continue;
                 };
                 if self.remove(key, Some(exp), |p| on_removed(key, p))? {
@@ -313,7 +296,7 @@ impl Records {
     }
 
     /// Every record: (key, expires_ms, value). Used by invalidation.
-    pub fn scan(&self) -> impl Iterator<Item = (u128, u64, IVec)> + '_ {
+    pub fn scan(&self) -> impl Iterator<Item = (u128, u64, Bytes)> + '_ {
         scan(&self.storage, self.prefix)
     }
 
@@ -322,5 +305,26 @@ impl Records {
             entries: self.entries.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
         }
+    }
+}
+
+/// Striped locks serialising writers of the same entry key, so that a
+/// read-modify-write of a record and its index entries is never interleaved
+/// with another writer of that key.
+pub struct KeyLocks {
+    stripes: Vec<Mutex<()>>,
+}
+
+impl Default for KeyLocks {
+    fn default() -> Self {
+        KeyLocks {
+            stripes: (0..256).map(|_| Mutex::new(())).collect(),
+        }
+    }
+}
+
+impl KeyLocks {
+    pub fn lock(&self, key: u128) -> MutexGuard<'_, ()> {
+        self.stripes[(key as usize) & 255].lock()
     }
 }

@@ -26,7 +26,7 @@
 //! the same text, so a real count may lie up to about 40% above the
 //! estimate, most of all near the cache minimum. That is why a caller may
 //! pass an exact `system_prompt_tokens`, and why a `usage` block reported on
-//! `store` replaces the estimate for that prefix (see `crate::l1`).
+//! `store` replaces the estimate for that prefix (see `super`).
 //!
 //! The estimate is a pure function of the text, allocation-free, and takes
 //! on the order of 1 ns per byte; L1 additionally memoises it per prompt.

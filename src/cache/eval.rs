@@ -11,14 +11,14 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-use crate::api::{LookupRequest, StoreRequest};
-use crate::config::Settings;
+use super::l3::Guard;
+use super::metrics::ratio;
+use super::request::{Layers, Lookup, ScopeFields, Store};
+use super::{CacheManager, CacheSettings};
 use crate::embed::{dot, Embedder};
-use crate::l3::Guard;
-use crate::manager::CacheManager;
 
 /// One labelled pair.
 #[derive(Debug, Deserialize)]
@@ -61,6 +61,21 @@ struct Counts {
     tn: u64,
 }
 
+/// Precision, recall and F1 at one threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    pub threshold: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub false_hit_rate: f64,
+    pub tp: u64,
+    pub fp: u64,
+    #[serde(rename = "fn")]
+    pub fn_: u64,
+    pub tn: u64,
+}
+
 impl Counts {
     fn add(&mut self, predicted: bool, label: bool) {
         match (predicted, label) {
@@ -71,20 +86,43 @@ impl Counts {
         }
     }
 
-    fn json(&self, t: f64) -> serde_json::Value {
-        let p = crate::metrics::ratio(self.tp, self.tp + self.fp);
-        let r = crate::metrics::ratio(self.tp, self.tp + self.fn_);
+    fn scores(&self, t: f64) -> Scores {
+        let p = ratio(self.tp, self.tp + self.fp);
+        let r = ratio(self.tp, self.tp + self.fn_);
         let f1 = if p + r > 0.0 {
             2.0 * p * r / (p + r)
         } else {
             0.0
         };
-        json!({
-            "threshold": (t * 100.0).round() / 100.0,
-            "precision": p, "recall": r, "f1": f1,
-            "false_hit_rate": crate::metrics::ratio(self.fp, self.fp + self.tn),
-            "tp": self.tp, "fp": self.fp, "fn": self.fn_, "tn": self.tn,
-        })
+        Scores {
+            threshold: (t * 100.0).round() / 100.0,
+            precision: p,
+            recall: r,
+            f1,
+            false_hit_rate: ratio(self.fp, self.fp + self.tn),
+            tp: self.tp,
+            fp: self.fp,
+            fn_: self.fn_,
+            tn: self.tn,
+        }
+    }
+}
+
+/// Pairwise results: at the threshold and over a sweep, with and without the guard.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairwiseReport {
+    pub pairs: usize,
+    pub positives: usize,
+    pub unrepresentable_pairs: u64,
+    pub at_threshold: Scores,
+    pub at_threshold_guarded: Scores,
+    pub sweep: Vec<Scores>,
+    pub sweep_guarded: Vec<Scores>,
+}
+
+impl PairwiseReport {
+    fn best(sweep: &[Scores]) -> Option<&Scores> {
+        sweep.iter().max_by(|x, y| x.f1.total_cmp(&y.f1))
     }
 }
 
@@ -94,7 +132,7 @@ pub fn pairwise(
     guard: Guard,
     pairs: &[Pair],
     threshold: f64,
-) -> serde_json::Value {
+) -> PairwiseReport {
     let steps: Vec<f64> = (50..=99).map(|i| i as f64 / 100.0).collect();
     let mut plain = vec![Counts::default(); steps.len()];
     let mut guarded = vec![Counts::default(); steps.len()];
@@ -117,15 +155,23 @@ pub fn pairwise(
         at.add(sim >= threshold, label);
         at_guarded.add(sim >= threshold && allowed, label);
     }
-    json!({
-        "pairs": pairs.len(),
-        "positives": pairs.iter().filter(|p| p.label == 1).count(),
-        "unrepresentable_pairs": refused,
-        "at_threshold": at.json(threshold),
-        "at_threshold_guarded": at_guarded.json(threshold),
-        "sweep": steps.iter().zip(&plain).map(|(t, c)| c.json(*t)).collect::<Vec<_>>(),
-        "sweep_guarded": steps.iter().zip(&guarded).map(|(t, c)| c.json(*t)).collect::<Vec<_>>(),
-    })
+    PairwiseReport {
+        pairs: pairs.len(),
+        positives: pairs.iter().filter(|p| p.label == 1).count(),
+        unrepresentable_pairs: refused,
+        at_threshold: at.scores(threshold),
+        at_threshold_guarded: at_guarded.scores(threshold),
+        sweep: steps
+            .iter()
+            .zip(&plain)
+            .map(|(t, c)| c.scores(*t))
+            .collect(),
+        sweep_guarded: steps
+            .iter()
+            .zip(&guarded)
+            .map(|(t, c)| c.scores(*t))
+            .collect(),
+    }
 }
 
 /// A scratch data directory removed on drop.
@@ -137,24 +183,27 @@ impl Drop for Scratch {
     }
 }
 
-fn store_req(text: &str, id: usize) -> Result<StoreRequest, String> {
-    let body = json!({
-        "input_text": text,
-        "response_data": {"a": id},
-        "task_type": "eval",
-        "store_in_l1": false,
-    });
-    serde_json::from_value(body).map_err(|e| e.to_string())
+fn scope() -> ScopeFields {
+    ScopeFields {
+        namespace: super::scope::DEFAULT_NAMESPACE.into(),
+        task_type: "eval".into(),
+        system_prompt: None,
+    }
 }
 
-fn lookup_req(text: &str, threshold: f64) -> Result<LookupRequest, String> {
-    let body = json!({
-        "input_text": text,
-        "task_type": "eval",
-        "use_l1": false,
-        "similarity_threshold": threshold,
-    });
-    serde_json::from_value(body).map_err(|e| e.to_string())
+fn store_req(text: &str, id: usize) -> Result<Store, String> {
+    let response = RawValue::from_string(format!("{{\"a\":{id}}}")).map_err(|e| e.to_string())?;
+    let mut s =
+        Store::new(scope(), text.to_string(), response.into()).map_err(|e| e.to_string())?;
+    s.layers = Layers::from_flags(Some(false), None, None);
+    Ok(s)
+}
+
+fn lookup_req(text: &str, threshold: f64) -> Result<Lookup, String> {
+    let mut l = Lookup::new(scope(), text.to_string()).map_err(|e| e.to_string())?;
+    l.layers = Layers::from_flags(Some(false), None, None);
+    l.threshold = Some(threshold);
+    Ok(l)
 }
 
 /// Outcome counts of a replay. Positives: the hit is `b`'s own `a`
@@ -174,10 +223,10 @@ struct ReplayCounts {
 
 /// Cache replay through a real cache: store every `a`, look up every `b`.
 pub fn replay(
-    settings: &Settings,
+    settings: &CacheSettings,
     pairs: &[Pair],
     threshold: f64,
-) -> Result<serde_json::Value, String> {
+) -> Result<ReplayReport, String> {
     let dir = std::env::temp_dir().join(format!(
         "helios-eval-{}-{}",
         std::process::id(),
@@ -185,7 +234,7 @@ pub fn replay(
     ));
     let _scratch = Scratch(dir.clone());
     let mut s = settings.clone();
-    s.data_dir = dir;
+    s.store.data_dir = dir;
     let mgr = Arc::new(CacheManager::open(s).map_err(|e| e.to_string())?);
     // Identical `a` texts share one entry: remember the first id of each.
     let mut first_id = std::collections::HashMap::new();
@@ -223,64 +272,73 @@ pub fn replay(
         }
     }
     mgr.shutdown().map_err(|e| e.to_string())?;
-    Ok(json!({
-        "threshold": threshold,
-        "stored": first_id.len(),
-        "positives": {"correct_hits": c.correct, "wrong_hits": c.wrong, "misses": c.miss},
-        "negatives": {"false_hits": c.false_hit, "correct_misses": c.correct_miss,
-                      "hits_on_other_entries_unjudged": c.unjudged},
-        "exact_repeats": c.exact_repeats,
-    }))
+    Ok(ReplayReport {
+        threshold,
+        stored: first_id.len(),
+        positives: ReplayPositives {
+            correct_hits: c.correct,
+            wrong_hits: c.wrong,
+            misses: c.miss,
+        },
+        negatives: ReplayNegatives {
+            false_hits: c.false_hit,
+            correct_misses: c.correct_miss,
+            hits_on_other_entries_unjudged: c.unjudged,
+        },
+        exact_repeats: c.exact_repeats,
+    })
+}
+
+/// Replay results.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    pub threshold: f64,
+    pub stored: usize,
+    pub positives: ReplayPositives,
+    pub negatives: ReplayNegatives,
+    pub exact_repeats: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayPositives {
+    pub correct_hits: u64,
+    pub wrong_hits: u64,
+    pub misses: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayNegatives {
+    pub false_hits: u64,
+    pub correct_misses: u64,
+    pub hits_on_other_entries_unjudged: u64,
 }
 
 /// Prints a short human table of an evaluation.
-pub fn print_report(
-    name: &str,
-    pairwise: Option<&serde_json::Value>,
-    replay: Option<&serde_json::Value>,
-) {
+pub fn print_report(name: &str, pairwise: Option<&PairwiseReport>, replay: Option<&ReplayReport>) {
     println!("== {name}");
     if let Some(p) = pairwise {
-        let row = |label: &str, v: &serde_json::Value| {
+        let row = |label: &str, v: Option<&Scores>| {
+            let Some(v) = v else { return };
             println!(
                 "{label:<22} t={:.2} P={:.3} R={:.3} F1={:.3} false-hit-rate={:.3}",
-                v["threshold"].as_f64().unwrap_or(0.0),
-                v["precision"].as_f64().unwrap_or(0.0),
-                v["recall"].as_f64().unwrap_or(0.0),
-                v["f1"].as_f64().unwrap_or(0.0),
-                v["false_hit_rate"].as_f64().unwrap_or(0.0)
+                v.threshold, v.precision, v.recall, v.f1, v.false_hit_rate
             )
         };
         println!(
             "pairs {} (positives {}), unrepresentable {}",
-            p["pairs"], p["positives"], p["unrepresentable_pairs"]
+            p.pairs, p.positives, p.unrepresentable_pairs
         );
-        row("at threshold", &p["at_threshold"]);
-        row("at threshold + guard", &p["at_threshold_guarded"]);
-        let best = |key: &str| {
-            p[key]
-                .as_array()
-                .and_then(|a| {
-                    a.iter()
-                        .max_by(|x, y| {
-                            x["f1"]
-                                .as_f64()
-                                .unwrap_or(0.0)
-                                .total_cmp(&y["f1"].as_f64().unwrap_or(0.0))
-                        })
-                        .cloned()
-                })
-                .unwrap_or_default()
-        };
-        row("best F1", &best("sweep"));
-        row("best F1 + guard", &best("sweep_guarded"));
+        row("at threshold", Some(&p.at_threshold));
+        row("at threshold + guard", Some(&p.at_threshold_guarded));
+        row("best F1", PairwiseReport::best(&p.sweep));
+        row("best F1 + guard", PairwiseReport::best(&p.sweep_guarded));
     }
     if let Some(r) = replay {
         println!(
             "replay t={}: stored {}, positives: correct {} wrong {} miss {}; negatives: false hits {} correct misses {} other-entry hits {}; exact repeats {}",
-            r["threshold"], r["stored"], r["positives"]["correct_hits"], r["positives"]["wrong_hits"],
-            r["positives"]["misses"], r["negatives"]["false_hits"], r["negatives"]["correct_misses"],
-            r["negatives"]["hits_on_other_entries_unjudged"], r["exact_repeats"]
+            r.threshold, r.stored, r.positives.correct_hits, r.positives.wrong_hits,
+            r.positives.misses, r.negatives.false_hits, r.negatives.correct_misses,
+            r.negatives.hits_on_other_entries_unjudged, r.exact_repeats
         );
     }
 }

@@ -6,11 +6,12 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpResponse};
-use serde_json::json;
+use actix_web::{web, Error};
 
-use crate::manager::CacheManager;
+use super::error::error_body;
+use super::ServerSettings;
 
 /// Paths that never need the key: health (load balancers probe it) and the
 /// API description (a browser cannot send the header; it holds no data).
@@ -44,18 +45,20 @@ pub async fn require_api_key(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let key = req
-        .app_data::<web::Data<CacheManager>>()
-        .and_then(|m| m.settings().api_key.clone());
+        .app_data::<web::Data<ServerSettings>>()
+        .and_then(|s| s.api_key.clone());
     let open = OPEN_PATHS.contains(&req.path()) || req.path().starts_with("/docs/");
     match key {
         Some(key) if !open && !authorized(&req, &key) => {
-            let body = json!({"error": {
-                "code": "unauthorized",
-                "message": "this server requires an API key: send `Authorization: Bearer <key>`",
-            }});
-            let resp = HttpResponse::Unauthorized()
-                .insert_header(("WWW-Authenticate", "Bearer"))
-                .json(body);
+            let mut resp = error_body(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this server requires an API key: send `Authorization: Bearer <key>`",
+            );
+            resp.headers_mut().insert(
+                actix_web::http::header::WWW_AUTHENTICATE,
+                actix_web::http::header::HeaderValue::from_static("Bearer"),
+            );
             Ok(req.into_response(resp).map_into_right_body())
         }
         _ => Ok(next.call(req).await?.map_into_left_body()),

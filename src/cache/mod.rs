@@ -1,0 +1,651 @@
+//! The core: the cache manager (the waterfall lookup, the all-or-nothing
+//! store, invalidation, reports) and the layers it drives.
+//!
+//! It knows nothing of HTTP and names no sled type: it takes validated
+//! requests ([`request`]) and returns typed reports ([`report`]) or a
+//! [`CacheError`]; durable state goes through [`crate::store`].
+
+pub mod eval;
+pub mod l1;
+pub mod l2;
+pub mod l3;
+pub mod layer;
+pub mod metrics;
+pub mod pricing;
+pub mod records;
+pub mod report;
+pub mod request;
+pub mod scope;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::clock::now_ms;
+use crate::embed::EmbeddingOptions;
+use crate::error::{CacheError, StartError};
+use crate::store::backup::{self, BackupReport};
+use crate::store::{Storage, StoreSettings, WriteBatch};
+use l1::{L1Settings, L1};
+use l2::{L2Settings, L2};
+use l3::{L3Outcome, L3Settings, L3};
+use layer::{EntryWrite, Layer, LayerHealth, LayerId};
+use metrics::{ratio, Metrics};
+use pricing::{nano, ModelSpec, PriceTable};
+use records::KeyLocks;
+use report::{
+    EntriesSummary, HealthReport, InvalidateReport, L2Result, L3Result, LatencyReport, LayerReport,
+    LookupReport, MetricsReport, SavingsSummary, StorageHealth, StoreReport, SummaryMetrics,
+    SummaryReport,
+};
+use request::{Invalidate, Limits, Lookup, Store, Usage};
+use scope::Scope;
+
+const COUNTERS_KEY: &str = "counters";
+
+/// Everything the core is configured with; `config` resolves it from flags,
+/// environment and file.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub store: StoreSettings,
+    pub l1: L1Settings,
+    pub l2: L2Settings,
+    pub l3: L3Settings,
+    pub embedding: EmbeddingOptions,
+    pub limits: Limits,
+    /// Model assumed when a request names none.
+    pub default_model: String,
+    pub prices: PriceTable,
+    /// Where backups asked for over HTTP may go.
+    pub backup_root: PathBuf,
+    /// Period of the sweeper that removes expired entries.
+    pub sweep_interval_ms: u64,
+}
+
+/// The cache.
+pub struct CacheManager {
+    settings: CacheSettings,
+    storage: Arc<Storage>,
+    locks: Arc<KeyLocks>,
+    l1: L1,
+    l2: L2,
+    l3: L3,
+    metrics: Metrics,
+    /// Writers hold it shared; a backup holds it exclusively, pausing writes
+    /// (not lookups) while it copies.
+    write_gate: parking_lot::RwLock<()>,
+    /// Record count last written to the state file (`u64::MAX`: none yet).
+    state_records: std::sync::atomic::AtomicU64,
+    started: Instant,
+}
+
+/// Tokens and dollars (nano) of one model call, which a later hit saves.
+/// With a usage block the real counts are priced; otherwise `tokens_used` is
+/// priced as output tokens, since a cached answer saves mostly generation.
+fn call_cost(spec: &ModelSpec, tokens_used: Option<u64>, usage: Option<&Usage>) -> (u64, u64) {
+    match usage {
+        Some(u) => {
+            let (i, o) = (u.input_tokens, u.output_tokens);
+            let (w, r) = (u.cache_creation_input_tokens, u.cache_read_input_tokens);
+            let dollars = ModelSpec::dollars(i, spec.input)
+                + ModelSpec::dollars(o, spec.output)
+                + ModelSpec::dollars(w, spec.cache_write_5m)
+                + ModelSpec::dollars(r, spec.cache_read);
+            (i + o + w + r, nano(dollars))
+        }
+        None => {
+            let t = tokens_used.unwrap_or(0);
+            (t, nano(ModelSpec::dollars(t, spec.output)))
+        }
+    }
+}
+
+fn latency(h: &metrics::Histogram) -> LatencyReport {
+    LatencyReport {
+        mean: h.mean_ms(),
+        p50: h.quantile_ms(0.5),
+        p99: h.quantile_ms(0.99),
+    }
+}
+
+impl CacheManager {
+    /// Opens the data directory and every layer.
+    pub fn open(settings: CacheSettings) -> Result<CacheManager, StartError> {
+        let storage = Arc::new(Storage::open(&settings.store)?);
+        let locks = Arc::new(KeyLocks::default());
+        let l1 = L1::open(
+            storage.clone(),
+            settings.l1.clone(),
+            settings.prices.clone(),
+        );
+        let l2 = L2::open(storage.clone(), locks.clone(), settings.l2.clone());
+        let embedder = crate::embed::from_options(&settings.embedding, &settings.store.data_dir)?;
+        let l3 = L3::open(
+            storage.clone(),
+            locks.clone(),
+            settings.l3.clone(),
+            embedder,
+        );
+        let metrics = match storage.meta_get(COUNTERS_KEY) {
+            Ok(Some(b)) => Metrics::from_bytes(&b),
+            _ => Metrics::default(),
+        };
+        Ok(CacheManager {
+            settings,
+            storage,
+            locks,
+            l1,
+            l2,
+            l3,
+            metrics,
+            write_gate: parking_lot::RwLock::new(()),
+            state_records: std::sync::atomic::AtomicU64::new(u64::MAX),
+            started: Instant::now(),
+        })
+    }
+
+    /// Records the serving address in the lock file, so that `helios-cache
+    /// backup` can find a running server.
+    pub fn announce(&self, addr: &str) {
+        if let Err(e) = self.storage.announce(addr) {
+            tracing::warn!("cannot record the address in the lock file: {e}");
+        }
+    }
+
+    pub fn settings(&self) -> &CacheSettings {
+        &self.settings
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The layers that exist in this build, in waterfall order.
+    fn layers(&self) -> [&dyn Layer; 3] {
+        [&self.l1, &self.l2, &self.l3]
+    }
+
+    fn layer(&self, id: LayerId) -> &dyn Layer {
+        match id {
+            LayerId::L1 => &self.l1,
+            LayerId::L2 => &self.l2,
+            LayerId::L3 => &self.l3,
+        }
+    }
+
+    /// The waterfall: L1 (prefix warmth), then L2, then L3; the first
+    /// response hit wins and later layers are not searched.
+    pub fn lookup(&self, req: &Lookup) -> Result<LookupReport, CacheError> {
+        let start = Instant::now();
+        self.settings.limits.check_input(&req.input)?;
+        let scope = req.scope.scope();
+        let mut resp = LookupReport::miss();
+        if req.layers.l1 {
+            let model = req.model.as_deref().unwrap_or(&self.settings.default_model);
+            resp.l1_result = Some(self.l1.lookup_report(
+                &self.metrics,
+                &req.scope.namespace,
+                model,
+                req.scope.system_prompt.as_deref(),
+            ));
+        }
+        if req.layers.l2 {
+            self.lookup_l2(&scope, &req.input, &mut resp);
+        }
+        if !resp.hit && req.layers.l3 {
+            self.lookup_l3(&scope, req, &mut resp)?;
+        }
+
+        self.metrics.total_lookups.fetch_add(1, Relaxed);
+        if resp.hit {
+            self.metrics.total_hits.fetch_add(1, Relaxed);
+            self.metrics
+                .tokens_saved
+                .fetch_add(resp.tokens_saved, Relaxed);
+            self.metrics
+                .cost_saved_nano
+                .fetch_add(nano(resp.cost_saved), Relaxed);
+        }
+        let elapsed = start.elapsed();
+        self.metrics
+            .lookup_latency
+            .record(elapsed.as_nanos() as u64);
+        resp.lookup_time_ms = elapsed.as_secs_f64() * 1e3;
+        Ok(resp)
+    }
+
+    fn lookup_l2(&self, scope: &Scope, input: &str, resp: &mut LookupReport) {
+        let t = Instant::now();
+        let found = self.l2.lookup(scope, input);
+        let elapsed = t.elapsed();
+        let m = self.metrics.layer(LayerId::L2);
+        m.lookups.fetch_add(1, Relaxed);
+        m.latency.record(elapsed.as_nanos() as u64);
+        let ms = elapsed.as_secs_f64() * 1e3;
+        let Some(e) = found else {
+            resp.l2_result = Some(L2Result::Miss {
+                hit: false,
+                lookup_time_ms: ms,
+            });
+            return;
+        };
+        m.hits.fetch_add(1, Relaxed);
+        let now = now_ms();
+        let id = scope::entry_id(e.key);
+        resp.l2_result = Some(L2Result::Hit {
+            hit: true,
+            entry_id: id.clone(),
+            lookup_time_ms: ms,
+            age_seconds: now.saturating_sub(e.base.created_ms) as f64 / 1e3,
+            ttl_remaining_seconds: e.expires_ms.saturating_sub(now) as f64 / 1e3,
+            access_count: e.access_count(),
+            model_used: e.base.model.clone(),
+        });
+        resp.hit = true;
+        resp.layer = Some(LayerId::L2);
+        resp.cached_response = Some(e.base.response.clone());
+        resp.confidence = 1.0;
+        resp.entry_id = Some(id);
+        resp.tokens_saved = e.base.tokens;
+        resp.cost_saved = e.base.cost_nano as f64 / 1e9;
+    }
+
+    fn lookup_l3(
+        &self,
+        scope: &Scope,
+        req: &Lookup,
+        resp: &mut LookupReport,
+    ) -> Result<(), CacheError> {
+        let t = Instant::now();
+        let threshold = req.threshold.unwrap_or(self.l3.default_threshold());
+        let m = self.metrics.layer(LayerId::L3);
+        let vector = match self.l3.embed(&req.input) {
+            Ok(v) => v,
+            Err(e) => {
+                // No vector, no L3 answer; the lookup itself still succeeds.
+                resp.l3_result = Some(L3Result {
+                    skipped: Some(e.to_string()),
+                    ..L3Result::default()
+                });
+                return Ok(());
+            }
+        };
+        let outcome = self.l3.lookup(scope, &req.input, &vector, threshold)?;
+        let elapsed = t.elapsed();
+        m.lookups.fetch_add(1, Relaxed);
+        m.latency.record(elapsed.as_nanos() as u64);
+        let ms = elapsed.as_secs_f64() * 1e3;
+        let hit = match outcome {
+            L3Outcome::Miss { best, vetoed } => {
+                resp.l3_result = Some(L3Result {
+                    lookup_time_ms: Some(ms),
+                    threshold: Some(threshold),
+                    best_similarity: Some(best),
+                    guard_veto: Some(vetoed),
+                    ..L3Result::default()
+                });
+                return Ok(());
+            }
+            L3Outcome::Hit(hit) => hit,
+        };
+        m.hits.fetch_add(1, Relaxed);
+        m.similarity_sum_micro
+            .fetch_add((hit.similarity * 1e6) as u64, Relaxed);
+        let now = now_ms();
+        let id = scope::entry_id(hit.key);
+        resp.l3_result = Some(L3Result {
+            hit: true,
+            entry_id: Some(id.clone()),
+            similarity: Some(hit.similarity),
+            threshold: Some(threshold),
+            lookup_time_ms: Some(ms),
+            age_seconds: Some(now.saturating_sub(hit.created_ms) as f64 / 1e3),
+            ttl_remaining_seconds: Some(hit.expires_ms.saturating_sub(now) as f64 / 1e3),
+            model_used: Some(hit.model),
+            ..L3Result::default()
+        });
+        resp.hit = true;
+        resp.layer = Some(LayerId::L3);
+        resp.cached_response = Some(hit.response);
+        resp.confidence = hit.similarity;
+        resp.entry_id = Some(id);
+        resp.tokens_saved = hit.tokens;
+        resp.cost_saved = hit.cost_nano as f64 / 1e9;
+        Ok(())
+    }
+
+    /// Stores a response in every eligible layer it names, atomically.
+    pub fn store(&self, req: &Store) -> Result<StoreReport, CacheError> {
+        self.settings.limits.check_input(&req.input)?;
+        self.settings.limits.check_response(&req.response)?;
+        req.check_layers()?;
+        let model = req
+            .model
+            .clone()
+            .unwrap_or_else(|| self.settings.default_model.clone());
+        let namespace = &req.scope.namespace;
+        let l1_plan = self.l1.plan(
+            req.layers.l1,
+            namespace,
+            &model,
+            req.scope.system_prompt.as_deref(),
+            req.cache_ttl,
+            req.system_prompt_tokens,
+            req.usage.as_ref(),
+        );
+        let spec = self.settings.prices.get(&model);
+        let (tokens, cost_nano) = call_cost(spec, req.tokens_used, req.usage.as_ref());
+        let scope = req.scope.scope();
+        let key = scope.entry_key(&req.input);
+
+        let mut skipped = BTreeMap::new();
+        // Embedding may be slow (a remote API): done before any lock, and
+        // before the write gate, so a backup waiting for the gate never
+        // holds up unrelated stores behind a slow embedder.
+        let l3_vector = match req.layers.l3.then(|| self.l3.embed(&req.input)) {
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                skipped.insert(LayerId::L3.wire_name(), e.to_string());
+                None
+            }
+            None => None,
+        };
+        let _gate = self.write_gate.read();
+        let mut layers_stored = Vec::new();
+        {
+            let _guard = self.locks.lock(key);
+            // L1's own stripes, always taken after the entry lock.
+            let _l1_guard = l1_plan.as_ref().map(|p| self.l1.lock(p));
+            let now = now_ms();
+            let mut batch = WriteBatch::default();
+            let staged_l1 = l1_plan
+                .as_ref()
+                .map(|p| self.l1.stage(p, now, &mut batch))
+                .transpose()?;
+            let w = EntryWrite {
+                scope: &scope,
+                input: &req.input,
+                response: &req.response,
+                model: &model,
+                tokens,
+                cost_nano,
+                ttl_seconds: self.l2.effective_ttl(req.ttl_seconds),
+            };
+            let staged_l2 = match req.layers.l2 {
+                true => Some(self.l2.stage(&w, now, &mut batch)?),
+                false => None,
+            };
+            let staged_l3 = match l3_vector {
+                Some(vector) => {
+                    let w = EntryWrite {
+                        ttl_seconds: self.l3.effective_ttl(req.ttl_seconds),
+                        ..w
+                    };
+                    Some(self.l3.stage(&w, vector, now, &mut batch)?)
+                }
+                None => None,
+            };
+            self.storage.apply(batch)?;
+            if let Some(s) = staged_l1 {
+                if self.l1.commit(s, &self.metrics) {
+                    layers_stored.push(LayerId::L1);
+                }
+            }
+            if let Some(s) = staged_l2 {
+                self.l2.commit(s);
+                layers_stored.push(LayerId::L2);
+            }
+            if let Some(s) = staged_l3 {
+                self.l3.commit(s);
+                layers_stored.push(LayerId::L3);
+            }
+        }
+        for id in &layers_stored {
+            self.metrics.layer(*id).stores.fetch_add(1, Relaxed);
+        }
+        self.metrics.total_stores.fetch_add(1, Relaxed);
+        for (id, evicted) in [
+            (LayerId::L1, self.l1.enforce_bounds()?),
+            (LayerId::L2, self.l2.enforce_bounds()?),
+            (LayerId::L3, self.l3.enforce_bounds()?),
+        ] {
+            self.metrics.layer(id).evictions.fetch_add(evicted, Relaxed);
+        }
+        Ok(StoreReport {
+            success: true,
+            layers_stored,
+            entry_id: scope::entry_id(key),
+            skipped,
+        })
+    }
+
+    /// Removes entries by layer / namespace / task type / entry id.
+    pub fn invalidate(&self, req: &Invalidate) -> Result<InvalidateReport, CacheError> {
+        let _gate = self.write_gate.read();
+        let mut counts = BTreeMap::new();
+        let mut total = 0;
+        for id in LayerId::ALL {
+            if req.layer.is_some_and(|o| o != id) {
+                continue;
+            }
+            let n = self.layer(id).invalidate(&req.filter)?;
+            self.metrics.layer(id).invalidations.fetch_add(n, Relaxed);
+            counts.insert(id.wire_name(), n);
+            total += n;
+        }
+        Ok(InvalidateReport {
+            success: true,
+            invalidated: counts,
+            total_invalidated: total,
+        })
+    }
+
+    /// One layer's counters and state.
+    pub fn layer_report(&self, id: LayerId) -> LayerReport {
+        let m = self.metrics.layer(id);
+        let layer = self.layer(id);
+        let size = layer.size();
+        let l1 = id == LayerId::L1;
+        LayerReport {
+            layer: id,
+            available: true,
+            lookups: m.lookups.load(Relaxed),
+            hits: m.hits.load(Relaxed),
+            misses: m.misses(),
+            hit_rate: m.hit_rate(),
+            stores: m.stores.load(Relaxed),
+            evictions: m.evictions.load(Relaxed),
+            expirations: m.expirations.load(Relaxed),
+            invalidations: m.invalidations.load(Relaxed),
+            average_hit_similarity: ratio(
+                m.similarity_sum_micro.load(Relaxed),
+                m.hits.load(Relaxed),
+            ) / 1e6,
+            entries: size.entries,
+            bytes: size.bytes,
+            latency_ms: latency(&m.latency),
+            details: Some(layer.details()),
+            l1_prediction_accuracy: l1.then(|| l1::prediction_accuracy(&self.metrics)),
+            l1_predictions: l1.then(|| self.metrics.l1_predictions.load(Relaxed)),
+            l1_predictions_correct: l1.then(|| self.metrics.l1_predictions_correct.load(Relaxed)),
+        }
+    }
+
+    fn entries(&self, id: LayerId) -> u64 {
+        self.layer(id).size().entries
+    }
+
+    /// `GET /metrics`.
+    pub fn metrics_report(&self) -> MetricsReport {
+        let m = &self.metrics;
+        let total = m.total_lookups.load(Relaxed);
+        let hits = |id| m.layer(id).hits.load(Relaxed);
+        MetricsReport {
+            total_lookups: total,
+            total_hits: m.total_hits.load(Relaxed),
+            total_stores: m.total_stores.load(Relaxed),
+            overall_hit_rate: ratio(m.total_hits.load(Relaxed), total),
+            l1_hit_rate: ratio(hits(LayerId::L1), total),
+            l2_hit_rate: ratio(hits(LayerId::L2), total),
+            l3_hit_rate: ratio(hits(LayerId::L3), total),
+            total_tokens_saved: m.tokens_saved.load(Relaxed),
+            total_cost_saved: m.cost_saved_nano.load(Relaxed) as f64 / 1e9,
+            l1_entries: self.entries(LayerId::L1),
+            l2_entries: self.entries(LayerId::L2),
+            l3_entries: self.entries(LayerId::L3),
+            lookup_latency_ms: latency(&m.lookup_latency),
+            layers: LayerId::ALL
+                .into_iter()
+                .map(|id| (id.wire_name(), self.layer_report(id)))
+                .collect(),
+            l1_prediction_accuracy: l1::prediction_accuracy(m),
+            l1_predictions: m.l1_predictions.load(Relaxed),
+            l1_predictions_correct: m.l1_predictions_correct.load(Relaxed),
+            l1_savings: self.l1.savings(),
+        }
+    }
+
+    /// Seconds since the cache was opened.
+    pub fn uptime_seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// `GET /health`.
+    pub fn health(&self) -> HealthReport {
+        let layers: BTreeMap<&'static str, LayerHealth> = LayerId::ALL
+            .into_iter()
+            .map(|id| (id.wire_name(), self.layer(id).health()))
+            .collect();
+        let readable = self.storage.readable();
+        let problem = self.storage.problem();
+        let storage_ok = readable && problem.is_none();
+        HealthReport {
+            status: if storage_ok { "healthy" } else { "degraded" },
+            uptime_seconds: self.uptime_seconds(),
+            version: env!("CARGO_PKG_VERSION"),
+            layers,
+            storage: StorageHealth {
+                status: match (readable, &problem) {
+                    (false, _) => "unavailable",
+                    (true, Some(_)) => "degraded",
+                    (true, None) => "healthy",
+                },
+                writable: problem.is_none(),
+                detail: problem,
+                engine: "sled",
+                data_dir: self.storage.dir().display().to_string(),
+                size_on_disk_bytes: self.storage.size_on_disk(),
+                durability: self.storage.durability().as_str(),
+            },
+        }
+    }
+
+    /// `GET /summary`.
+    pub fn summary(&self) -> SummaryReport {
+        let metrics = self.metrics_report();
+        let s = metrics.l1_savings;
+        SummaryReport {
+            metrics: SummaryMetrics {
+                savings: SavingsSummary {
+                    total_tokens_saved: metrics.total_tokens_saved,
+                    total_cost_saved_dollars: metrics.total_cost_saved,
+                    l1_cost_saved_dollars: s.l1_cost_saved,
+                    l1_cache_write_cost_dollars: s.l1_cache_write_cost,
+                    l1_net_saved_dollars: s.l1_net_saved,
+                },
+                storage: EntriesSummary {
+                    L1_entries: metrics.l1_entries,
+                    L2_entries: metrics.l2_entries,
+                    L3_entries: metrics.l3_entries,
+                },
+                metrics,
+            },
+            health: self.health(),
+        }
+    }
+
+    /// Removes expired entries from every layer.
+    pub fn sweep(&self) {
+        let _gate = self.write_gate.read();
+        let now = now_ms();
+        for layer in self.layers() {
+            match layer.sweep(now) {
+                Ok(n) => {
+                    self.metrics
+                        .layer(layer.id())
+                        .expirations
+                        .fetch_add(n, Relaxed);
+                }
+                Err(e) => tracing::warn!("sweeping {} failed: {e}", layer.id().wire_name()),
+            }
+        }
+    }
+
+    /// Writes lazily persisted state and the counters.
+    pub fn persist(&self) {
+        let _gate = self.write_gate.read();
+        // While storage cannot take writes nothing more is written: piling
+        // dirty data into sled would turn a full disk into a sticky error.
+        if !self.storage.recover() || self.storage.problem().is_some() {
+            return;
+        }
+        self.persist_inner();
+    }
+
+    fn persist_inner(&self) {
+        for layer in self.layers() {
+            if let Err(e) = layer.persist() {
+                tracing::warn!("persisting {} failed: {e}", layer.id().wire_name());
+            }
+        }
+        if let Err(e) = self.storage.meta_put(COUNTERS_KEY, self.metrics.to_bytes()) {
+            tracing::warn!("saving counters failed: {e}");
+        }
+        self.storage.measure_size();
+        // Only after a flush: the state file claims what sled durably holds.
+        // Rewritten only when the count changed: an idle server writes nothing.
+        let records: u64 = self.layers().iter().map(|l| l.size().entries).sum();
+        if self.storage.flush().is_ok() && self.state_records.swap(records, Relaxed) != records {
+            if let Err(e) = self.storage.write_state(records) {
+                self.state_records.store(u64::MAX, Relaxed);
+                tracing::warn!("writing the state file failed: {e}");
+            }
+        }
+    }
+
+    /// Writes a consistent copy of the data to `to` (absolute, absent or
+    /// empty, under the backup root, outside the data directory). Writes
+    /// wait while it runs; lookups go on.
+    pub fn backup(&self, to: &std::path::Path) -> Result<BackupReport, CacheError> {
+        let invalid = |e: String| CacheError::invalid("invalid_backup_target", e);
+        let to = backup::resolve_target(to).map_err(invalid)?;
+        backup::check_under_root(&to, &self.settings.backup_root).map_err(invalid)?;
+        backup::check_target(&to, self.storage.dir()).map_err(invalid)?;
+        let _gate = self.write_gate.write();
+        self.persist_inner();
+        let report = backup::copy_database(&self.storage, &to).map_err(CacheError::Unavailable)?;
+        if let Err(e) = self.l3.save_index_to(&to.join("l3-index")) {
+            tracing::warn!("backup: the L3 index was not saved (a restore rebuilds it): {e}");
+        }
+        if let Err(e) = backup::write_state(&to, report.records) {
+            tracing::warn!("backup: {e}");
+        }
+        tracing::info!(
+            "backup of {} records written to {}",
+            report.records,
+            to.display()
+        );
+        Ok(report)
+    }
+
+    /// Persists everything and flushes to disk; called at shutdown.
+    pub fn shutdown(&self) -> Result<(), CacheError> {
+        if let Err(e) = self.l3.save_index() {
+            tracing::warn!("saving the L3 index failed (it will be rebuilt at start): {e}");
+        }
+        self.persist();
+        Ok(self.storage.flush()?)
+    }
+}
