@@ -149,7 +149,8 @@ fn the_guard_refuses_near_identical_requests_that_differ_in_meaning() {
         ("how do I disable two-factor login", "opposite words"),
         ("can't I cancel my subscription", "negation differs"),
     ] {
-        let r = lookup(&s, query, json!({}));
+        // A loose threshold, so that the guard is what decides.
+        let r = lookup(&s, query, json!({"similarity_threshold": 0.5}));
         assert_eq!(r["hit"], false, "{query}: {r}");
         assert_eq!(r["l3_result"]["guard_veto"], why, "{query}: {r}");
         assert!(f(&r["l3_result"]["best_similarity"]) >= f(&r["l3_result"]["threshold"]));
@@ -157,7 +158,11 @@ fn the_guard_refuses_near_identical_requests_that_differ_in_meaning() {
     assert_eq!(u(&l3_stats(&s)["details"]["guard_vetoes"]), 3);
     // Same numbers, reworded: still a hit.
     assert_eq!(
-        lookup(&s, "refund for order 1234", json!({}))["layer"],
+        lookup(
+            &s,
+            "refund for order 1234",
+            json!({"similarity_threshold": 0.5})
+        )["layer"],
         "L3_SEMANTIC_RAG"
     );
 }
@@ -166,7 +171,11 @@ fn the_guard_refuses_near_identical_requests_that_differ_in_meaning() {
 fn without_the_guard_the_near_miss_would_be_served() {
     let s = Server::builder().args(["--l3-guard", "off"]).start();
     store(&s, "refund order 1234", json!({}));
-    let r = lookup(&s, "refund order 1235", json!({}));
+    let r = lookup(
+        &s,
+        "refund order 1235",
+        json!({"similarity_threshold": 0.5}),
+    );
     assert_eq!(
         r["layer"], "L3_SEMANTIC_RAG",
         "the guard is what blocks it: {r}"
@@ -175,7 +184,10 @@ fn without_the_guard_the_near_miss_would_be_served() {
 
 #[test]
 fn text_the_model_cannot_represent_gets_no_l3_answer() {
-    let s = Server::start();
+    // The English-only bundled model cannot represent Korean.
+    let s = Server::builder()
+        .args(["--embedding-model", "bundled:minilm-l6"])
+        .start();
     let korean = "비밀번호를 어떻게 재설정하나요?";
     let stored = store(&s, korean, json!({}));
     assert_eq!(stored["layers_stored"], json!(["L2_REDIS_EXACT"]));
@@ -192,6 +204,24 @@ fn text_the_model_cannot_represent_gets_no_l3_answer() {
     // L2 still serves the exact text.
     assert_eq!(lookup(&s, korean, json!({}))["layer"], "L2_REDIS_EXACT");
     assert_eq!(u(&l3_stats(&s)["details"]["unrepresentable_inputs"]), 2);
+}
+
+#[test]
+fn the_default_model_serves_korean_paraphrases() {
+    let s = Server::start();
+    let stored = store(&s, "비밀번호를 어떻게 재설정하나요?", json!({}));
+    assert_eq!(
+        stored["layers_stored"],
+        json!(["L2_REDIS_EXACT", "L3_SEMANTIC_RAG"]),
+        "{stored}"
+    );
+    // Short texts are not refused (a lone SentencePiece "▁" is not a shattered letter).
+    let short = store(&s, "환불 요청", json!({}));
+    assert!(short["skipped"].is_null(), "{short}");
+    let r = lookup(&s, "비밀번호 재설정은 어떻게 하나요?", json!({}));
+    assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{r}");
+    let r = lookup(&s, "내일 서울 날씨는 어때?", json!({}));
+    assert_eq!(r["hit"], false, "{r}");
 }
 
 #[test]
