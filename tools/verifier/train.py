@@ -185,6 +185,7 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--target-precision", type=float, default=0.95)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--from-ckpt", default=None, help="with --epochs 0: calibrate + export a saved checkpoint")
     ap.add_argument("--support", default="tests/data/support_pairs/pairs.jsonl",
                     help="hand-made support pairs; only split=dev rows are read (calibration / model choice)")
     a = ap.parse_args()
@@ -203,6 +204,8 @@ def main():
     if a.limit:
         train = train[: a.limit]
     print(f"train {len(train)} dev {len(dev)}", flush=True)
+    if a.epochs == 0:
+        train = train[:1000]
     TA = encode_texts(tok, [r["a"] for r in train], skip, L)
     TB = encode_texts(tok, [r["b"] for r in train], skip, L)
     ty = np.array([r["label"] for r in train], np.float32)
@@ -272,6 +275,8 @@ def main():
         if r95 > best[0]:
             best = (r95, {k: np.asarray(v) for k, v in params.items()}, ep)
             np.savez(str(out) + ".ckpt.npz", **best[1])
+    if a.from_ckpt:
+        best = (0.0, {k: v for k, v in np.load(a.from_ckpt).items()}, "ckpt")
     params = best[1]
     print(f"best epoch {best[2]}", flush=True)
     sc = Scorer(params, E, tok, skip, L)
@@ -315,6 +320,8 @@ def export(params, E, tdir, tinfo, out, a, dev, ds, th, rep, skip):
         W[k] = np.ascontiguousarray(np.asarray(params[k], np.float32))
     save_file(W, str(out / "model.safetensors"), metadata={"format": "helios-verifier", "version": VERSION})
     (out / "tokenizer.json").write_bytes((tdir / "tokenizer.json").read_bytes())
+    for f in ("LICENSE", "ATTRIBUTION.md"):
+        (out / f).write_bytes((Path(__file__).resolve().parent / "templates" / f).read_bytes())
     name = a.name or out.name
     cfg = {"id": f"{name}-v{VERSION}", "architecture": "token-alignment pair classifier (decomposable attention "
            "with exact-match, order and position features)", "version": VERSION,

@@ -446,8 +446,8 @@ mod tests {
     #[test]
     fn empty_or_unknown_text_scores_zero() {
         let v = load();
-        assert_eq!(v.score("", "how do I reset my password"), 0.0);
-        assert_eq!(v.score("how do I reset my password", ""), 0.0);
+        assert_eq!(v.score("", "where is the night bus stop"), 0.0);
+        assert_eq!(v.score("where is the night bus stop", ""), 0.0);
         assert_eq!(v.score("   \t\n", "   "), 0.0);
         for s in ["\u{0}", "\u{feff}", "\u{200b}\u{200b}"] {
             let x = v.score(s, s);
@@ -461,19 +461,19 @@ mod tests {
     #[test]
     fn identical_text_passes_and_score_is_symmetric() {
         let v = load();
-        for s in ["How do I reset my password?", "비밀번호를 어떻게 바꾸나요?", "What is 2^10?"] {
+        for s in ["Which platform does the night bus to the harbour leave from?", "주말에 도서관은 몇 시에 닫아요?", "What is 7 times 8?"] {
             assert!(v.score(s, s) >= v.threshold(), "{s}: {}", v.score(s, s));
         }
-        let (a, b) = ("Can I cancel my order after it ships?", "Can I cancel my order before it ships?");
+        let (a, b) = ("Can I return the jacket after thirty days?", "Can I return the jacket within thirty days?");
         assert!((v.score(a, b) - v.score(b, a)).abs() < 1e-5);
     }
 
     #[test]
     fn one_changed_word_is_seen() {
         let v = load();
-        let same = "How do I change the shipping address on my order?";
+        let same = "Does the night bus to the harbour stop at the museum?";
         // negation / argument order: these must score below the identical pair by a wide margin
-        for other in ["How do I not change the shipping address on my order?", "How do I change the order on my shipping address?"] {
+        for other in ["Does the night bus to the harbour not stop at the museum?", "Does the night bus to the museum stop at the harbour?"] {
             assert!(v.score(same, other) < v.score(same, same) - 0.2, "{other}: {}", v.score(same, other));
         }
     }
