@@ -59,6 +59,14 @@ impl Bundled {
         }
     }
 
+    /// Loose cosine gate before the pair verifier (see README, L3 accuracy).
+    pub fn gate(self) -> f64 {
+        match self {
+            Bundled::MultilingualE5 => 0.70,
+            Bundled::MiniLm => 0.70,
+        }
+    }
+
     /// Looks a bundled model up by name (with or without `bundled:`).
     pub fn by_name(name: &str) -> Option<Bundled> {
         let n = name.strip_prefix("bundled:").unwrap_or(name);
@@ -81,6 +89,7 @@ pub struct StaticEmbedder {
     /// Optional per-token weight.
     weights: Option<Vec<f32>>,
     threshold: Option<f64>,
+    gate: Option<f64>,
 }
 
 fn f16_to_f32(bits: u16) -> f32 {
@@ -146,6 +155,7 @@ impl StaticEmbedder {
         let (tokenizer, model) = which.files();
         let mut e = StaticEmbedder::from_bytes(which.name(), tokenizer, model)?;
         e.threshold = Some(which.threshold());
+        e.gate = Some(which.gate());
         Ok(e)
     }
 
@@ -213,6 +223,7 @@ impl StaticEmbedder {
             mapping,
             weights,
             threshold: None,
+            gate: None,
         })
     }
 
@@ -289,6 +300,10 @@ impl Embedder for StaticEmbedder {
 
     fn default_threshold(&self) -> Option<f64> {
         self.threshold
+    }
+
+    fn default_gate(&self) -> Option<f64> {
+        self.gate
     }
 
     fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
