@@ -681,6 +681,12 @@ fn a_hit_reported_wrong_stops_answering_that_request_and_survives_restart() {
     );
     let stats = l3_stats(&s);
     assert_eq!(u(&stats["details"]["reported_wrong"]), 1, "{stats}");
+    assert_eq!(u(&s.metrics()["l3_reported_wrong"]), 1);
+    let prom = String::from_utf8(s.get("/metrics").raw).unwrap();
+    assert!(
+        prom.contains("helios_cache_l3_reported_wrong_total 1"),
+        "{prom}"
+    );
     assert_eq!(u(&stats["details"]["entries_with_feedback"]), 1);
     // Kept in sled: a restart keeps the verdict.
     assert!(s.stop().success());

@@ -571,6 +571,7 @@ impl CacheManager {
             l1_predictions: m.l1_predictions.load(Relaxed),
             l1_predictions_correct: m.l1_predictions_correct.load(Relaxed),
             l1_savings: self.l1.savings(),
+            l3_trust: self.l3.trust(),
         }
     }
 

@@ -334,6 +334,19 @@ pub struct MetricsReport {
     pub l1_predictions_correct: u64,
     #[serde(flatten)]
     pub l1_savings: L1Savings,
+    #[serde(flatten)]
+    pub l3_trust: L3Trust,
+}
+
+/// How L3 guarded its answers: vetoes by kind, and served hits reported
+/// wrong or right through `/feedback`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct L3Trust {
+    pub l3_guard_vetoes: u64,
+    pub l3_verifier_vetoes: u64,
+    pub l3_feedback_vetoes: u64,
+    pub l3_reported_wrong: u64,
+    pub l3_reported_right: u64,
 }
 
 impl MetricsReport {

@@ -26,7 +26,7 @@ use super::layer::{
     EntryWrite, InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize, RawJson, StoredResponse,
 };
 use super::records::{self, KeyLocks, Records};
-use super::report::{GuardReport, L3Details, LayerDetails};
+use super::report::{GuardReport, L3Details, L3Trust, LayerDetails};
 use super::scope::Scope;
 use crate::clock::now_ms;
 use crate::embed::{EmbedError, Embedder};
@@ -443,6 +443,17 @@ impl L3 {
             });
         if let Err(e) = spawned {
             tracing::error!("cannot start the L3 rebuild: {e}");
+        }
+    }
+
+    /// Vetoes by kind and feedback counts.
+    pub fn trust(&self) -> L3Trust {
+        L3Trust {
+            l3_guard_vetoes: self.guard_vetoes.load(Relaxed),
+            l3_verifier_vetoes: self.counters.verifier_vetoes.load(Relaxed),
+            l3_feedback_vetoes: self.counters.feedback_vetoes.load(Relaxed),
+            l3_reported_wrong: self.counters.reported_wrong.load(Relaxed),
+            l3_reported_right: self.counters.reported_right.load(Relaxed),
         }
     }
 
