@@ -162,27 +162,40 @@ def main():
         print(line, flush=True)
     if emb:
         mock = load_set(data, "gptcache_mock")
-        res["replay"] = [replay(scorer, emb, mock, g, th) for g in gates]
+        res["replay"] = [replay(scorer, emb, mock, g, t) for g in gates for t in sorted({th, 0.3, 0.5, 0.7, 0.9})]
         for r in res["replay"]:
-            print(f"replay gptcache_mock (999, never trained on): gate {r['gate']}: verifier {r['correct']} correct / "
+            print(f"replay gptcache_mock (999, never trained on): gate {r['gate']}, verifier t={r['threshold']}: {r['correct']} correct / "
                   f"{r['wrong']} wrong / {r['miss']} miss; cosine only at the gate {r['cosine_only_at_gate']}")
     sp = Path(a.support)
     files = sorted(sp.glob("*.jsonl")) if sp.exists() else []
-    if files:
-        rows = [json.loads(l) for f in files for l in open(f, encoding="utf-8") if l.strip()]
-        rows = [r for r in rows if r.get("split") == "test"]
-        if rows:
-            y = np.array([int(r["label"]) for r in rows])
-            s = scorer.score([r["a"] for r in rows], [r["b"] for r in rows])
+    rows = [json.loads(l) for f in files for l in open(f, encoding="utf-8") if l.strip()]
+    rows = [r for r in rows if r.get("split") == "test"]
+    if rows:
+        res["support_test"] = {}
+        for lang in ("en", "ko"):
+            rr = [r for r in rows if r["lang"] == lang]
+            y = np.array([int(r["label"]) for r in rr])
+            s = scorer.score([r["a"] for r in rr], [r["b"] for r in rr])
             P, R, tp, fp = pr(s >= th, y)
-            res["support_test"] = {"pairs": len(rows), "pos": int(y.sum()), "precision": P, "recall": R, "auc": T.auc(s, y)}
-            print(f"support_pairs TEST: {len(rows)} pairs ({y.sum()} pos): P {P:.3f} R {R:.3f} AUC {T.auc(s, y):.3f}")
-            cats = sorted({r.get("category", "?") for r in rows})
-            for c in cats:
-                m = np.array([r.get("category", "?") == c for r in rows])
+            r95, t95 = T.recall_at_precision(s, y, 0.95)
+            out = {"pairs": len(rr), "pos": int(y.sum()), "precision": P, "recall": R, "auc": T.auc(s, y),
+                   "best_recall_at_p95": r95, "by_category": {}}
+            line = (f"support_pairs TEST {lang}: {len(rr)} pairs ({y.sum()} pos): P {P:.3f} R {R:.3f} "
+                    f"(served {tp} good / {fp} wrong) AUC {out['auc']:.3f}; best R@P0.95 {r95:.3f}")
+            if emb:
+                cos = (emb.encode([r["a"] for r in rr]) * emb.encode([r["b"] for r in rr])).sum(1)
+                for g in gates:
+                    Pg, Rg, tpg, fpg = pr((cos >= g) & (s >= th), y)
+                    Pc, Rc, _, _ = pr(cos >= g, y)
+                    out[f"gate_{g}"] = {"precision": Pg, "recall": Rg, "cosine_only_precision": Pc, "cosine_only_recall": Rc}
+                    line += f"; gate {g}+verifier P {Pg:.3f} R {Rg:.3f} (cos only {Pc:.2f}/{Rc:.2f})"
+            print(line)
+            for c in sorted({r["category"] for r in rr}):
+                m = np.array([r["category"] == c for r in rr])
                 acc = float(((s[m] >= th) == (y[m] == 1)).mean())
-                res["support_test"].setdefault("by_category", {})[c] = {"n": int(m.sum()), "accuracy": acc}
-                print(f"  {c}: n={m.sum()} accuracy {acc:.3f}")
+                out["by_category"][c] = {"n": int(m.sum()), "label": int(y[m][0]), "accuracy": acc}
+            print("  " + " ".join(f"{c}({v['label']}):{v['accuracy']:.2f}" for c, v in out["by_category"].items()))
+            res["support_test"][lang] = out
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))
 

@@ -185,7 +185,7 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--target-precision", type=float, default=0.95)
     ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--from-ckpt", default=None, help="with --epochs 0: calibrate + export a saved checkpoint")
+    ap.add_argument("--from-ckpt", default=None, help="skip training: calibrate + export a checkpoint saved by a run")
     ap.add_argument("--support", default="tests/data/support_pairs/pairs.jsonl",
                     help="hand-made support pairs; only split=dev rows are read (calibration / model choice)")
     a = ap.parse_args()
@@ -204,7 +204,7 @@ def main():
     if a.limit:
         train = train[: a.limit]
     print(f"train {len(train)} dev {len(dev)}", flush=True)
-    if a.epochs == 0:
+    if a.from_ckpt:
         train = train[:1000]
     TA = encode_texts(tok, [r["a"] for r in train], skip, L)
     TB = encode_texts(tok, [r["b"] for r in train], skip, L)
@@ -252,7 +252,7 @@ def main():
     total = steps_per_epoch * a.epochs
     t = 0
     best = (-1.0, None, None)
-    for ep in range(a.epochs):
+    for ep in range(0 if a.from_ckpt else a.epochs):
         perm = rng.permutation(N)
         run = 0.0
         for s in range(steps_per_epoch):
@@ -319,6 +319,7 @@ def export(params, E, tdir, tinfo, out, a, dev, ds, th, rep, skip):
     for k in model_np.WEIGHT_NAMES[1:]:
         W[k] = np.ascontiguousarray(np.asarray(params[k], np.float32))
     save_file(W, str(out / "model.safetensors"), metadata={"format": "helios-verifier", "version": VERSION})
+    os.chmod(out / "model.safetensors", 0o644)
     (out / "tokenizer.json").write_bytes((tdir / "tokenizer.json").read_bytes())
     for f in ("LICENSE", "ATTRIBUTION.md"):
         (out / f).write_bytes((Path(__file__).resolve().parent / "templates" / f).read_bytes())
@@ -329,6 +330,7 @@ def export(params, E, tdir, tinfo, out, a, dev, ds, th, rep, skip):
            "skip_ids": sorted(int(i) for i in skip), "lowercase": LOWERCASE, "token_table": tinfo["src"],
            "threshold": th, "threshold_rule": f"max over DEV groups {list(CALIB_GROUPS)} of the lowest score with precision >= {a.target_precision}",
            "dev_recall_at_target": {k: round(v[0], 4) for k, v in rep.items()},
+           "dev_threshold_at_target": {k: round(v[1], 4) for k, v in rep.items()},
            "n_tokfeat": model_np.N_TOKFEAT, "n_pairfeat": model_np.N_PAIRFEAT,
            "train": {"epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed, "real_weight": a.real_weight}}
     (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
