@@ -285,6 +285,10 @@ def main():
     rep = group_report(ds, dy, ss, sy, groups, a.target_precision)
     # threshold: the strictest of the per-group thresholds that reach the target precision on DEV
     th = float(np.round(max(v[1] for k, v in rep.items() if k in CALIB_GROUPS), 3))
+    # Korean-script queries: the Korean targets are korean_question_pair / parakqc, whose DEV
+    # splits need a much lower cut for the same precision; shipped as an optional second operating point.
+    th_ko = float(np.round(max(rep["korean_question_pair"][1], rep["parakqc"][1]), 3))
+    rep["_threshold_hangul"] = (0.0, th_ko)
     print("calibration: " + json.dumps({k: [round(v[0], 4), round(v[1], 4)] for k, v in rep.items()}), flush=True)
     if len(sup):
         cats = sorted({r["category"] for r in sup})
@@ -328,9 +332,11 @@ def export(params, E, tdir, tinfo, out, a, dev, ds, th, rep, skip):
            "with exact-match, order and position features)", "version": VERSION,
            "dims": int(E.shape[1]), "hidden": a.hidden, "max_len": a.max_len, "vocab_size": int(E.shape[0]),
            "skip_ids": sorted(int(i) for i in skip), "lowercase": LOWERCASE, "token_table": tinfo["src"],
-           "threshold": th, "threshold_rule": f"max over DEV groups {list(CALIB_GROUPS)} of the lowest score with precision >= {a.target_precision}",
-           "dev_recall_at_target": {k: round(v[0], 4) for k, v in rep.items()},
-           "dev_threshold_at_target": {k: round(v[1], 4) for k, v in rep.items()},
+           "threshold": th, "threshold_hangul": rep["_threshold_hangul"][1],
+           "threshold_hangul_rule": f"max over DEV korean_question_pair / parakqc of the lowest score with precision >= {a.target_precision}; for queries containing Hangul (Verifier::threshold_for)",
+           "threshold_rule": f"max over DEV groups {list(CALIB_GROUPS)} of the lowest score with precision >= {a.target_precision}",
+           "dev_recall_at_target": {k: round(v[0], 4) for k, v in rep.items() if not k.startswith("_")},
+           "dev_threshold_at_target": {k: round(v[1], 4) for k, v in rep.items() if not k.startswith("_")},
            "n_tokfeat": model_np.N_TOKFEAT, "n_pairfeat": model_np.N_PAIRFEAT,
            "train": {"epochs": a.epochs, "batch": a.batch, "lr": a.lr, "seed": a.seed, "real_weight": a.real_weight}}
     (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")

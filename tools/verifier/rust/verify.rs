@@ -25,6 +25,7 @@ const N_PAIRFEAT: usize = 6;
 pub struct Verifier {
     id: String,
     threshold: f32,
+    threshold_hangul: f32,
     tok: Tokenizer,
     skip: Vec<u32>,
     lowercase: bool,
@@ -142,6 +143,7 @@ impl Verifier {
             .get("threshold")
             .and_then(|v| v.as_f64())
             .ok_or("verifier: config.json lacks 'threshold'")? as f32;
+        let threshold_hangul = cfg.get("threshold_hangul").and_then(|v| v.as_f64()).map(|v| v as f32).unwrap_or(threshold);
         let id = cfg.get("id").and_then(|v| v.as_str()).unwrap_or("verifier").to_string();
         if cfg_usize(&cfg, "n_tokfeat")? != N_TOKFEAT || cfg_usize(&cfg, "n_pairfeat")? != N_PAIRFEAT {
             return Err("verifier: config.json feature counts do not match this code".into());
@@ -167,6 +169,7 @@ impl Verifier {
         Ok(Verifier {
             id,
             threshold,
+            threshold_hangul,
             tok,
             skip,
             lowercase,
@@ -199,6 +202,16 @@ impl Verifier {
     /// The calibrated default threshold from config.json: serve when `score >= threshold`.
     pub fn threshold(&self) -> f32 {
         self.threshold
+    }
+
+    /// The calibrated threshold for this query: `threshold_hangul` from config.json when the query
+    /// contains Hangul (calibrated on the Korean question sets' DEV splits), else `threshold()`.
+    pub fn threshold_for(&self, query: &str) -> f32 {
+        if query.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)) {
+            self.threshold_hangul
+        } else {
+            self.threshold
+        }
     }
 
     /// Model id and version, e.g. for `l3_result` explanations.
@@ -440,6 +453,8 @@ mod tests {
             assert!((got - want).abs() < 1e-3, "{a:?} / {b:?}: rust {got} python {want}");
         }
         assert!((v.threshold() - p["threshold"].as_f64().unwrap() as f32).abs() < 1e-6);
+        assert_eq!(v.threshold_for("How late is the pool open?"), v.threshold());
+        assert!(v.threshold_for("수영장 몇 시까지 해요?") <= v.threshold());
         eprintln!("parity: {} pairs, max |diff| {worst:e}", triples.len());
     }
 
