@@ -185,6 +185,7 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--target-precision", type=float, default=0.95)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--ckpt", default=None, help="where the best epoch is saved (default /tmp/<out name>.ckpt.npz)")
     ap.add_argument("--from-ckpt", default=None, help="skip training: calibrate + export a checkpoint saved by a run")
     ap.add_argument("--support", default="tests/data/support_pairs/pairs.jsonl",
                     help="hand-made support pairs; only split=dev rows are read (calibration / model choice)")
@@ -274,7 +275,7 @@ def main():
               + " ".join(f"{k}:{v[0]:.3f}@{v[1]:.3f}" for k, v in rep.items()) + f" {time.time() - t0:.0f}s", flush=True)
         if r95 > best[0]:
             best = (r95, {k: np.asarray(v) for k, v in params.items()}, ep)
-            np.savez(str(out) + ".ckpt.npz", **best[1])
+            np.savez(a.ckpt or f"/tmp/{out.name}.ckpt.npz", **best[1])
     if a.from_ckpt:
         best = (0.0, {k: v for k, v in np.load(a.from_ckpt).items()}, "ckpt")
     params = best[1]
