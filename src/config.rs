@@ -183,6 +183,12 @@ pub struct Options {
     #[arg(long, env = "HELIOS_L3_VERIFIER_THRESHOLD")]
     pub l3_verifier_threshold: Option<f64>,
 
+    /// Two-tier judging: a candidate whose cosine reaches the embedder's precise
+    /// threshold is served unless the verifier scores it below this (0-1); one
+    /// between the gate and that threshold needs the full verifier threshold. `off`: one tier.
+    #[arg(long, env = "HELIOS_L3_VERIFIER_VETO")]
+    pub l3_verifier_veto: Option<String>,
+
     /// Embedding model: a model2vec directory (config.json, model.safetensors,
     /// tokenizer.json) or a Hugging Face model id (downloaded once into the
     /// data directory, where the network allows). [default: the bundled model]
@@ -271,6 +277,7 @@ impl Options {
             l3_guard,
             l3_verifier,
             l3_verifier_threshold,
+            l3_verifier_veto,
             embedding_model,
             embedding_url,
             embedding_api_model,
@@ -321,6 +328,17 @@ impl Options {
             )
             .map_err(ConfigError)?,
             verifier_threshold: self.l3_verifier_threshold,
+            verifier_veto: match self.l3_verifier_veto.as_deref().unwrap_or("off") {
+                "off" | "none" => None,
+                v => Some(
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|x| (0.0..=1.0).contains(x))
+                        .ok_or_else(|| {
+                            ConfigError(format!("l3_verifier_veto must be off or 0..1, got {v:?}"))
+                        })?,
+                ),
+            },
             verifier: VerifierChoice::parse(self.l3_verifier.as_deref().unwrap_or("bundled"))
                 .map_err(ConfigError)?,
         };

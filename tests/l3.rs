@@ -404,6 +404,12 @@ fn bad_embedding_configuration_fails_clearly_at_start() {
         ),
         (vec!["--l3-guard", "colours"], "unknown guard check"),
         (vec!["--l3-threshold", "1.5"], "l3_threshold"),
+        (vec!["--l3-verifier", "/no/such/dir"], "verifier"),
+        (
+            vec!["--l3-verifier-threshold", "1.5"],
+            "l3_verifier_threshold",
+        ),
+        (vec!["--l3-verifier-veto", "2"], "l3_verifier_veto"),
     ] {
         let mut cmd = command();
         cmd.args(["--bind", "127.0.0.1:0", "--data-dir", data])
@@ -686,6 +692,28 @@ fn the_verifier_refuses_traps_the_cosine_would_serve() {
         .unwrap()
         .starts_with("ko-en-align"));
     assert_eq!(u(&with.metrics()["l3_verifier_vetoes"]), 3);
+}
+
+#[test]
+fn two_tier_judging_needs_only_a_veto_score_above_the_precise_threshold() {
+    let veto = Server::builder()
+        .args(["--l3-verifier-veto", "0.05"])
+        .start();
+    let full = Server::start();
+    for s in [&veto, &full] {
+        store(s, "Can I book a table on Friday?", json!({}));
+        store(s, "What are your opening hours?", json!({"namespace": "b"}));
+    }
+    // Above the precise cosine threshold and a clear trap: refused by both.
+    for s in [&veto, &full] {
+        let r = lookup(s, "Can I book a table on Saturday?", json!({}));
+        assert_eq!(r["l3_result"]["decision"], "verifier", "{r}");
+    }
+    // The two-tier rule reports the score it asked for.
+    let r = lookup(&veto, "Can I book a table on Saturday?", json!({}));
+    assert_eq!(f(&r["l3_result"]["verifier_threshold"]), 0.05, "{r}");
+    let r = lookup(&full, "Can I book a table on Saturday?", json!({}));
+    assert!(f(&r["l3_result"]["verifier_threshold"]) > 0.5, "{r}");
 }
 
 fn feedback(s: &Server, entry_id: &Value, input: &str, verdict: &str) -> common::Response {

@@ -61,6 +61,11 @@ pub struct L3Settings {
     pub verifier_threshold: Option<f64>,
     /// Which pair verifier judges candidates.
     pub verifier: VerifierChoice,
+    /// Two-tier judging: a candidate whose cosine reaches the embedder's
+    /// precise threshold needs only this verifier score (a veto of clear
+    /// traps); one between the gate and that threshold needs the full
+    /// verifier threshold. `None`: every candidate needs the full threshold.
+    pub verifier_veto: Option<f64>,
 }
 
 /// Which pair verifier L3 uses.
@@ -254,6 +259,8 @@ pub struct L3 {
     verifier: Option<Arc<Verifier>>,
     /// Overrides the verifier's calibrated thresholds when set.
     verifier_threshold: Option<f64>,
+    /// The embedder's precise cosine threshold (two-tier judging).
+    precise: f64,
     /// Memoised verifier verdicts: (query text hash, entry key) → score.
     verdicts: moka::sync::Cache<(u64, u128), f32>,
     /// Feedback per entry key (also in sled under [`FEEDBACK_PREFIX`]).
@@ -334,6 +341,7 @@ impl L3 {
             })
             .unwrap_or(0.90);
         let verifier_threshold = settings.verifier_threshold;
+        let precise = embedder.default_threshold().unwrap_or(0.90);
         let mut feedback = HashMap::new();
         for (k, v) in storage.scan_prefix(&keys::record_prefix(FEEDBACK_PREFIX)) {
             if let (Some(key), Some(f)) = (keys::parse_record(&k), decode::<EntryFeedback>(&v)) {
@@ -377,6 +385,7 @@ impl L3 {
             stop: Arc::new(AtomicBool::new(false)),
             verifier,
             verifier_threshold,
+            precise,
             verdicts: moka::sync::Cache::new(100_000),
             feedback: RwLock::new(feedback),
             guard_vetoes: AtomicU64::new(0),
@@ -617,8 +626,13 @@ impl L3 {
                 }
                 if let Some(v) = &self.verifier {
                     let score = self.verify(v, input, key, &rec.base.input);
+                    let needed = match self.settings.verifier_veto {
+                        Some(veto) if sim >= self.precise => veto,
+                        _ => self.verifier_threshold_for(v, input),
+                    };
                     d.verifier_score = Some(score);
-                    if score < self.verifier_threshold_for(v, input) {
+                    d.verifier_threshold = Some(needed);
+                    if score < needed {
                         self.counters.verifier_vetoes.fetch_add(1, Relaxed);
                         d.outcome = "verifier";
                         continue;
