@@ -202,13 +202,14 @@ def start_helios(work: Path, name: str):
 def helios_fill(port, texts, conns=8):
     state = {"next": 0, "ok": 0, "err": 0}
     lock = threading.Lock()
+    deadline = time.perf_counter() + args.fill_timeout
 
     def worker():
         h = Http(port)
         while True:
             with lock:
                 i = state["next"]
-                if i >= len(texts):
+                if i >= len(texts) or time.perf_counter() > deadline:
                     return
                 state["next"] = i + 1
             body = {"input_text": texts[i], "task_type": "qa",
@@ -447,8 +448,9 @@ def render(R):
         L.append(f"| **semantic, {int(n):,} entries** | | | | | | | |")
         h = s.get("helios")
         if h and "c1" in h:
+            short = "" if h["stored"] >= int(n) else f" (**only {h['stored']:,} stored**: fill stopped at --fill-timeout)"
             L.append(row("helios L3 (HTTP)", "Python http.client c=1", h["c1"], h["rss_mib"],
-                         f"{hits(h['c1'])}; fill {h['fill_s']:.0f} s via /store, 8 conns"))
+                         f"{hits(h['c1'])}; fill {h['fill_s']:.0f} s via /store, 8 conns{short}"))
             L.append(row("helios L3 (HTTP)", f"wrk c={args.conns}", h["wrk"], h["rss_mib"]))
         elif h:
             L.append(row("helios L3 (HTTP)", "—", None, None, h.get("error", "")))
@@ -509,6 +511,7 @@ def main():
     ap.add_argument("--pass-s", type=float, default=20, help="a c=1 semantic pass stops after this")
     ap.add_argument("--budget-s", type=int, default=1140, help="skip a size that would start after this")
     ap.add_argument("--peer-timeout", type=int, default=900)
+    ap.add_argument("--fill-timeout", type=int, default=600, help="helios /store fill stops after this")
     ap.add_argument("--libssl-dir", default="")
     ap.add_argument("--only", default="helios,redis,gptcache,redisvl")
     ap.add_argument("--write", type=Path)
