@@ -159,7 +159,12 @@ impl BackupRequest {
                 std::path::absolute(backup_root.join(name))
                     .map_err(|e| CacheError::invalid("invalid_backup_target", e.to_string()))
             }
-            _ => Err(CacheError::invalid(
+            // Neither: a missing field, as before `name` existed.
+            (None, None) => Err(CacheError::invalid(
+                "invalid_request",
+                "give \"to\" (an absolute path) or \"name\" (a directory under --backup-root)",
+            )),
+            (Some(_), Some(_)) => Err(CacheError::invalid(
                 "invalid_backup_target",
                 "give exactly one of \"to\" (an absolute path) and \"name\" (a directory under --backup-root)",
             )),
@@ -418,8 +423,8 @@ mod tests {
             target(r#"{"name": "2026-11-30"}"#).unwrap(),
             std::path::PathBuf::from("/var/backups/2026-11-30")
         );
+        assert_eq!(target("{}").unwrap_err().code(), "invalid_request");
         for bad in [
-            r#"{}"#,
             r#"{"to": "/a", "name": "b"}"#,
             r#"{"name": ""}"#,
             r#"{"name": ".."}"#,
