@@ -175,7 +175,7 @@ pub struct Options {
     pub l3_guard: Option<String>,
 
     /// Pair verifier that reads both texts of a semantic candidate and decides
-    /// whether the cached answer fits: `off` or a verifier directory. [default: off]
+    /// whether the cached answer fits: `bundled`, `off` or a verifier directory. [default: bundled]
     #[arg(long, env = "HELIOS_L3_VERIFIER")]
     pub l3_verifier: Option<String>,
 
@@ -321,7 +321,7 @@ impl Options {
             )
             .map_err(ConfigError)?,
             verifier_threshold: self.l3_verifier_threshold,
-            verifier: VerifierChoice::parse(self.l3_verifier.as_deref().unwrap_or("off"))
+            verifier: VerifierChoice::parse(self.l3_verifier.as_deref().unwrap_or("bundled"))
                 .map_err(ConfigError)?,
         };
         let embedding = EmbeddingOptions {

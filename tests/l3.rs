@@ -104,7 +104,8 @@ fn the_exact_stored_text_always_finds_itself_in_l3() {
 
 #[test]
 fn the_request_threshold_decides() {
-    let s = Server::start();
+    // The cosine gate alone (with the verifier, it also judges).
+    let s = Server::builder().args(["--l3-verifier", "off"]).start();
     store(&s, PARAPHRASE_A, json!({}));
     let strict = lookup(&s, PARAPHRASE_B, json!({"similarity_threshold": 0.999}));
     assert_eq!(strict["hit"], false);
@@ -140,7 +141,8 @@ fn scopes_never_match_each_other() {
 
 #[test]
 fn the_guard_refuses_near_identical_requests_that_differ_in_meaning() {
-    let s = Server::start();
+    // The guard alone: the verifier would refuse these too.
+    let s = Server::builder().args(["--l3-verifier", "off"]).start();
     store(&s, "refund order 1234", json!({}));
     store(&s, "how do I enable two-factor login", json!({}));
     store(&s, "can I cancel my subscription", json!({}));
@@ -169,7 +171,9 @@ fn the_guard_refuses_near_identical_requests_that_differ_in_meaning() {
 
 #[test]
 fn without_the_guard_the_near_miss_would_be_served() {
-    let s = Server::builder().args(["--l3-guard", "off"]).start();
+    let s = Server::builder()
+        .args(["--l3-guard", "off", "--l3-verifier", "off"])
+        .start();
     store(&s, "refund order 1234", json!({}));
     let r = lookup(
         &s,
@@ -208,7 +212,8 @@ fn text_the_model_cannot_represent_gets_no_l3_answer() {
 
 #[test]
 fn the_default_model_serves_korean_paraphrases() {
-    let s = Server::start();
+    // The embedder alone (the verifier is tested below).
+    let s = Server::builder().args(["--l3-verifier", "off"]).start();
     let stored = store(&s, "비밀번호를 어떻게 재설정하나요?", json!({}));
     assert_eq!(
         stored["layers_stored"],
@@ -453,6 +458,7 @@ fn vectors_of_another_embedder_are_never_compared() {
     write_model_dir(&model);
     let mut other = Server::builder()
         .args(["--embedding-model", model.to_str().unwrap()])
+        .args(["--l3-verifier", "off"])
         .start();
     other.stop();
     // The first server's data, opened with the other embedder.
@@ -567,6 +573,9 @@ fn the_openai_compatible_embedder_works_and_its_failures_never_break_l2() {
             &url,
             "--embedding-api-model",
             "fake-embed",
+            // The fake embedder's bag of words is what is tested here.
+            "--l3-verifier",
+            "off",
         ])
         .env("HELIOS_EMBEDDING_API_KEY", "sekrit")
         .start();
@@ -624,6 +633,59 @@ fn a_wrong_api_key_fails_at_start_with_the_providers_message() {
     let (status, log) = run_to_exit(cmd, Duration::from_secs(60));
     assert!(!status.success());
     assert!(log.contains("401") && log.contains("bad key"), "{log}");
+}
+
+#[test]
+fn the_verifier_refuses_traps_the_cosine_would_serve() {
+    let traps = [
+        (
+            "Can I book a table on Friday?",
+            "Can I book a table on Saturday?",
+        ),
+        ("Convert 100 USD to EUR", "Convert 100 EUR to USD"),
+        ("내일 서울 날씨 어때?", "내일 부산 날씨 어때?"),
+    ];
+    let paraphrases = [
+        (PARAPHRASE_A, PARAPHRASE_B),
+        ("비밀번호를 어떻게 바꾸나요?", "비밀번호 어떻게 바꿔요?"),
+    ];
+    let with = Server::start();
+    let without = Server::builder().args(["--l3-verifier", "off"]).start();
+    for (i, (a, b)) in traps.iter().enumerate() {
+        let ns = json!({"namespace": format!("trap{i}")});
+        store(&with, a, ns.clone());
+        store(&without, a, ns.clone());
+        let r = lookup(&with, b, ns.clone());
+        let l3 = &r["l3_result"];
+        assert_eq!(r["hit"], false, "{b}: {r}");
+        assert_eq!(l3["decision"], "verifier", "{b}: {r}");
+        assert!(
+            f(&l3["verifier_score"]) < f(&l3["verifier_threshold"]),
+            "{r}"
+        );
+        assert!(f(&l3["best_similarity"]) >= f(&l3["threshold"]), "{r}");
+        // The cosine and the guard alone serve the wrong answer.
+        let r = lookup(&without, b, ns);
+        assert_eq!(
+            r["layer"], "L3_SEMANTIC_RAG",
+            "{b} without the verifier: {r}"
+        );
+    }
+    for (i, (a, b)) in paraphrases.iter().enumerate() {
+        let ns = json!({"namespace": format!("para{i}")});
+        store(&with, a, ns.clone());
+        let r = lookup(&with, b, ns);
+        assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{b}: {r}");
+        assert_eq!(r["l3_result"]["decision"], "served");
+        assert!(f(&r["l3_result"]["verifier_score"]) >= f(&r["l3_result"]["verifier_threshold"]));
+    }
+    let st = l3_stats(&with);
+    assert_eq!(u(&st["details"]["verifier_vetoes"]), 3, "{st}");
+    assert!(st["details"]["verifier"]
+        .as_str()
+        .unwrap()
+        .starts_with("ko-en-align"));
+    assert_eq!(u(&with.metrics()["l3_verifier_vetoes"]), 3);
 }
 
 fn feedback(s: &Server, entry_id: &Value, input: &str, verdict: &str) -> common::Response {

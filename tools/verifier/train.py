@@ -304,6 +304,8 @@ CALIB_GROUPS = ("support_dev", "korean_question_pair", "parakqc")
 def dev_groups(dev, sup):
     key = np.array([r["src"] if not r["src"].startswith("gen:") else "gen_" + r["lang"] for r in dev])
     g = {k: key == k for k in ("korean_question_pair", "parakqc", "pawsx_ko", "stsb", "gen_en", "gen_ko")}
+    if (key == "gptcache_mock").any():  # positives only: reported as the share scored above 0.5
+        g["gptcache_mock_pos"] = key == "gptcache_mock"
     if sup:
         g["support_dev"] = None
     return g
@@ -313,7 +315,7 @@ def group_report(ds, dy, ss, sy, groups, target):
     rep = {}
     for k, m in groups.items():
         s, y = (ss, sy) if m is None else (ds[m], dy[m])
-        rep[k] = recall_at_precision(s, y, target)
+        rep[k] = (float((s >= 0.5).mean()), 0.5) if k == "gptcache_mock_pos" else recall_at_precision(s, y, target)
     return rep
 
 
@@ -323,7 +325,7 @@ def export(params, E, tdir, tinfo, out, a, dev, ds, th, rep, skip):
     W = {"emb": E.astype(np.float16)}
     for k in model_np.WEIGHT_NAMES[1:]:
         W[k] = np.ascontiguousarray(np.asarray(params[k], np.float32))
-    save_file(W, str(out / "model.safetensors"), metadata={"format": "helios-verifier", "version": VERSION})
+    save_file(W, str(out / "model.safetensors"), metadata={"format": f"helios-verifier-v{VERSION}"})  # one key: safetensors writes a map in random order
     os.chmod(out / "model.safetensors", 0o644)
     (out / "tokenizer.json").write_bytes((tdir / "tokenizer.json").read_bytes())
     for f in ("LICENSE", "ATTRIBUTION.md"):

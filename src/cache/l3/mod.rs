@@ -68,16 +68,19 @@ pub struct L3Settings {
 pub enum VerifierChoice {
     /// None: the cosine threshold alone decides (after the guard).
     Off,
+    /// The verifier compiled into the binary (`assets/verifier/`).
+    Bundled,
     /// A verifier directory (model.safetensors, tokenizer.json, config.json).
     Dir(PathBuf),
 }
 
 impl VerifierChoice {
-    /// Parses `off` or a directory.
+    /// Parses `off`, `bundled` or a directory.
     pub fn parse(s: &str) -> Result<VerifierChoice, String> {
         match s.trim() {
             "off" | "none" => Ok(VerifierChoice::Off),
-            "" => Err("l3_verifier must be off or a verifier directory".into()),
+            "bundled" => Ok(VerifierChoice::Bundled),
+            "" => Err("l3_verifier must be off, bundled or a verifier directory".into()),
             dir => Ok(VerifierChoice::Dir(PathBuf::from(dir))),
         }
     }
@@ -86,6 +89,7 @@ impl VerifierChoice {
     pub fn load(&self) -> Result<Option<Arc<Verifier>>, String> {
         match self {
             VerifierChoice::Off => Ok(None),
+            VerifierChoice::Bundled => Verifier::bundled().map(|v| Some(Arc::new(v))),
             VerifierChoice::Dir(dir) => Verifier::load_dir(dir).map(|v| Some(Arc::new(v))),
         }
     }
@@ -248,7 +252,8 @@ pub struct L3 {
     foreign: AtomicU64,
     /// The pair verifier that judges candidates, if one is configured.
     verifier: Option<Arc<Verifier>>,
-    verifier_threshold: f64,
+    /// Overrides the verifier's calibrated thresholds when set.
+    verifier_threshold: Option<f64>,
     /// Memoised verifier verdicts: (query text hash, entry key) → score.
     verdicts: moka::sync::Cache<(u64, u128), f32>,
     /// Feedback per entry key (also in sled under [`FEEDBACK_PREFIX`]).
@@ -328,10 +333,7 @@ impl L3 {
                 None => embedder.default_threshold(),
             })
             .unwrap_or(0.90);
-        let verifier_threshold = settings
-            .verifier_threshold
-            .or(verifier.as_ref().map(|v| v.threshold() as f64))
-            .unwrap_or(1.0);
+        let verifier_threshold = settings.verifier_threshold;
         let mut feedback = HashMap::new();
         for (k, v) in storage.scan_prefix(&keys::record_prefix(FEEDBACK_PREFIX)) {
             if let (Some(key), Some(f)) = (keys::parse_record(&k), decode::<EntryFeedback>(&v)) {
@@ -498,6 +500,13 @@ impl L3 {
         s as f64
     }
 
+    /// The score the verifier must give a candidate for `input`: the
+    /// configured one, or the verifier's calibration for this language.
+    fn verifier_threshold_for(&self, v: &Verifier, input: &str) -> f64 {
+        self.verifier_threshold
+            .unwrap_or_else(|| v.threshold_for(input) as f64)
+    }
+
     /// The live entry of index key `vk` in `scope`, if any: (key, expiry, record).
     fn candidate(
         &self,
@@ -559,7 +568,10 @@ impl L3 {
         let mut d = Decision {
             best: candidates.first().map(|c| (c.1 as f64).min(1.0)),
             gate,
-            verifier_threshold: self.verifier.as_ref().map(|_| self.verifier_threshold),
+            verifier_threshold: self
+                .verifier
+                .as_ref()
+                .map(|v| self.verifier_threshold_for(v, input)),
             outcome: if candidates.is_empty() {
                 "no_candidate"
             } else {
@@ -606,7 +618,7 @@ impl L3 {
                 if let Some(v) = &self.verifier {
                     let score = self.verify(v, input, key, &rec.base.input);
                     d.verifier_score = Some(score);
-                    if score < self.verifier_threshold {
+                    if score < self.verifier_threshold_for(v, input) {
                         self.counters.verifier_vetoes.fetch_add(1, Relaxed);
                         d.outcome = "verifier";
                         continue;
@@ -857,7 +869,10 @@ impl Layer for L3 {
             unrepresentable_inputs: self.unrepresentable.load(Relaxed),
             embedding_errors: self.embed_errors.load(Relaxed),
             verifier: self.verifier.as_ref().map(|v| v.id().to_string()),
-            verifier_threshold: self.verifier.as_ref().map(|_| self.verifier_threshold),
+            verifier_threshold: self
+                .verifier
+                .as_ref()
+                .map(|v| self.verifier_threshold.unwrap_or(v.threshold() as f64)),
             verifier_calls: self.counters.verifier_calls.load(Relaxed),
             verifier_vetoes: self.counters.verifier_vetoes.load(Relaxed),
             feedback_vetoes: self.counters.feedback_vetoes.load(Relaxed),

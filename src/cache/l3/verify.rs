@@ -25,6 +25,7 @@ const N_PAIRFEAT: usize = 6;
 pub struct Verifier {
     id: String,
     threshold: f32,
+    threshold_hangul: f32,
     tok: Tokenizer,
     skip: Vec<u32>,
     lowercase: bool,
@@ -160,6 +161,11 @@ impl Verifier {
             .get("threshold")
             .and_then(|v| v.as_f64())
             .ok_or("verifier: config.json lacks 'threshold'")? as f32;
+        let threshold_hangul = cfg
+            .get("threshold_hangul")
+            .and_then(|v| v.as_f64())
+            .map(|v| v as f32)
+            .unwrap_or(threshold);
         let id = cfg
             .get("id")
             .and_then(|v| v.as_str())
@@ -206,6 +212,7 @@ impl Verifier {
         Ok(Verifier {
             id,
             threshold,
+            threshold_hangul,
             tok,
             skip,
             lowercase,
@@ -229,6 +236,15 @@ impl Verifier {
         })
     }
 
+    /// The verifier compiled into the binary.
+    pub fn bundled() -> Result<Self, String> {
+        Self::from_bytes(
+            include_bytes!("../../../assets/verifier/ko-en-align-64/model.safetensors"),
+            include_bytes!("../../../assets/verifier/ko-en-align-64/tokenizer.json"),
+            include_bytes!("../../../assets/verifier/ko-en-align-64/config.json"),
+        )
+    }
+
     /// Loads `model.safetensors`, `tokenizer.json` and `config.json` from a directory.
     pub fn load_dir(dir: &Path) -> Result<Self, String> {
         let read = |f: &str| {
@@ -245,6 +261,19 @@ impl Verifier {
     /// The calibrated default threshold from config.json: serve when `score >= threshold`.
     pub fn threshold(&self) -> f32 {
         self.threshold
+    }
+
+    /// The calibrated threshold for this query: `threshold_hangul` from config.json when the query
+    /// contains Hangul (calibrated on the Korean question sets' DEV splits), else `threshold()`.
+    pub fn threshold_for(&self, query: &str) -> f32 {
+        if query
+            .chars()
+            .any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
+        {
+            self.threshold_hangul
+        } else {
+            self.threshold
+        }
     }
 
     /// Model id and version, e.g. for `l3_result` explanations.
@@ -457,5 +486,121 @@ impl Verifier {
         matvec_acc(&hin, &self.w3, h, &mut hid);
         relu_inplace(&mut hid);
         dot(&hid, &self.w4) + self.b4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The repository root: $HELIOS_REPO, else the first ancestor of CARGO_MANIFEST_DIR holding
+    /// tools/verifier/rust/parity.json.
+    fn repo() -> PathBuf {
+        if let Ok(p) = std::env::var("HELIOS_REPO") {
+            return PathBuf::from(p);
+        }
+        let mut p = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        loop {
+            if p.join("tools/verifier/rust/parity.json").exists() {
+                return p;
+            }
+            assert!(
+                p.pop(),
+                "tools/verifier/rust/parity.json not found; set HELIOS_REPO"
+            );
+        }
+    }
+
+    fn parity() -> serde_json::Value {
+        let raw =
+            std::fs::read(repo().join("tools/verifier/rust/parity.json")).expect("parity.json");
+        serde_json::from_slice(&raw).expect("parity.json is JSON")
+    }
+
+    fn load() -> Verifier {
+        let dir = parity()["model_dir"]
+            .as_str()
+            .expect("model_dir")
+            .to_string();
+        Verifier::load_dir(&repo().join(dir)).expect("verifier loads")
+    }
+
+    #[test]
+    fn matches_python_reference() {
+        let v = load();
+        let p = parity();
+        let triples = p["pairs"].as_array().expect("pairs");
+        assert!(triples.len() >= 100);
+        let mut worst = 0.0f32;
+        for t in triples {
+            let (a, b) = (t["a"].as_str().unwrap(), t["b"].as_str().unwrap());
+            let want = t["score"].as_f64().unwrap() as f32;
+            let got = v.score(a, b);
+            worst = worst.max((got - want).abs());
+            assert!(
+                (got - want).abs() < 1e-3,
+                "{a:?} / {b:?}: rust {got} python {want}"
+            );
+        }
+        assert!((v.threshold() - p["threshold"].as_f64().unwrap() as f32).abs() < 1e-6);
+        assert_eq!(v.threshold_for("How late is the pool open?"), v.threshold());
+        assert!(v.threshold_for("수영장 몇 시까지 해요?") <= v.threshold());
+        eprintln!("parity: {} pairs, max |diff| {worst:e}", triples.len());
+    }
+
+    #[test]
+    fn empty_or_unknown_text_scores_zero() {
+        let v = load();
+        assert_eq!(v.score("", "where is the night bus stop"), 0.0);
+        assert_eq!(v.score("where is the night bus stop", ""), 0.0);
+        assert_eq!(v.score("   \t\n", "   "), 0.0);
+        for s in ["\u{0}", "\u{feff}", "\u{200b}\u{200b}"] {
+            let x = v.score(s, s);
+            assert!((0.0..=1.0).contains(&x));
+        }
+        let long = "word ".repeat(10_000);
+        let x = v.score(&long, "word");
+        assert!(x.is_finite() && (0.0..=1.0).contains(&x));
+    }
+
+    #[test]
+    fn identical_text_passes_and_score_is_symmetric() {
+        let v = load();
+        for s in [
+            "Which platform does the night bus to the harbour leave from?",
+            "주말에 도서관은 몇 시에 닫아요?",
+            "What is 7 times 8?",
+        ] {
+            assert!(v.score(s, s) >= v.threshold(), "{s}: {}", v.score(s, s));
+        }
+        let (a, b) = (
+            "Can I return the jacket after thirty days?",
+            "Can I return the jacket within thirty days?",
+        );
+        assert!((v.score(a, b) - v.score(b, a)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn one_changed_word_is_seen() {
+        let v = load();
+        let same = "Does the night bus to the harbour stop at the museum?";
+        // negation / argument order: these must score below the identical pair by a wide margin
+        for other in [
+            "Does the night bus to the harbour not stop at the museum?",
+            "Does the night bus to the museum stop at the harbour?",
+        ] {
+            assert!(
+                v.score(same, other) < v.score(same, same) - 0.2,
+                "{other}: {}",
+                v.score(same, other)
+            );
+        }
+    }
+
+    #[test]
+    fn is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Verifier>();
     }
 }
