@@ -25,6 +25,12 @@ import urllib.request
 API = "/api/v1/helios/cache"
 
 
+def scope_key(namespace=None, task_type=None):
+    """The X-Helios-Scope value: NAMESPACE|TASK_TYPE with the server's
+    defaults ("default", "general") applied. `|` is never part of a name."""
+    return f"{namespace or 'default'}|{task_type or 'general'}"
+
+
 class HeliosCache:
     """A minimal client of the helios-cache REST API."""
 
@@ -33,10 +39,21 @@ class HeliosCache:
         self.timeout = timeout
 
     def _post(self, path, body):
+        headers = {"Content-Type": "application/json"}
+        # Routing headers: a load balancer in front of several nodes shards
+        # by namespace without reading the body (deploy/README.md). The node
+        # checks they agree with the body (400 namespace_mismatch /
+        # scope_mismatch otherwise).
+        if path in ("/lookup", "/store"):
+            namespace = body.get("namespace") or "default"
+            headers["X-Helios-Namespace"] = namespace
+            headers["X-Helios-Scope"] = scope_key(namespace, body.get("task_type"))
+        elif path == "/invalidate" and body.get("namespace"):
+            headers["X-Helios-Namespace"] = body["namespace"]
         req = urllib.request.Request(
             self.base + path,
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers=headers,
             method="POST",
         )
         try:
@@ -57,6 +74,11 @@ class HeliosCache:
         if usage is not None:
             body["usage"] = usage
         result, _ = self._post("/store", body)
+        return result
+
+    def invalidate(self, **filters):
+        """Removes entries by namespace, task_type, layer or entry_id (or all=True)."""
+        result, _ = self._post("/invalidate", filters)
         return result
 
 

@@ -41,6 +41,10 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Metrics, health, invalidate or backup on every node of a sharded
+    /// deployment (deploy/README.md), summed. Prints JSON; exits non-zero
+    /// when a node fails (named on stderr; the others' results are printed).
+    Cluster(helios_cache::cli::cluster::ClusterArgs),
 }
 
 #[derive(clap::Args)]
@@ -133,6 +137,22 @@ fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<
     Ok(())
 }
 
+fn run_cluster(
+    settings: &helios_cache::config::Settings,
+    args: &helios_cache::cli::cluster::ClusterArgs,
+) -> Result<(), String> {
+    let out = helios_cache::cli::cluster::run(args, settings.server.api_key.as_deref())?;
+    let text = serde_json::to_string_pretty(&out.report).map_err(|e| e.to_string())?;
+    println!("{text}");
+    for f in &out.failures {
+        eprintln!("helios-cache cluster: {f}");
+    }
+    match out.failures.len() {
+        0 => Ok(()),
+        n => Err(format!("{n} of {} nodes failed", args.nodes.len())),
+    }
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -168,6 +188,7 @@ fn main() -> ExitCode {
             helios_cache::http::run(settings.server, settings.cache).map_err(|e| e.to_string())
         }
         Command::Eval(args) => run_eval(settings, args),
+        Command::Cluster(args) => run_cluster(&settings, &args),
         Command::Backup { to } => helios_cache::cli::backup::run(&settings, &to).map(|r| {
             println!(
                 "backup written to {}: {} records in {} trees",

@@ -13,6 +13,8 @@ use crate::cache::request::{
 };
 use crate::error::CacheError;
 
+use super::routing::RoutingHeaders;
+
 /// `POST /lookup`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LookupRequest {
@@ -120,13 +122,91 @@ pub struct FeedbackRequest {
     pub verdict: String,
 }
 
-/// Body of `POST /admin/backup`.
+/// Body of `POST /admin/backup`: exactly one of `to` and `name`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BackupRequest {
     /// Absolute path of an absent or empty directory under `--backup-root`,
     /// outside the data directory.
     #[schema(pattern = "^/")]
-    pub to: String,
+    pub to: Option<String>,
+    /// A directory name (one path component) to write under this server's
+    /// `--backup-root`: the same name works on every node of a cluster,
+    /// whatever each node's root is (`helios-cache cluster backup`).
+    #[schema(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
+    pub name: Option<String>,
+}
+
+impl BackupRequest {
+    /// The directory to write: `to`, or `name` under `backup_root`.
+    pub fn target(self, backup_root: &std::path::Path) -> Result<std::path::PathBuf, CacheError> {
+        match (self.to, self.name) {
+            (Some(to), None) => Ok(std::path::PathBuf::from(to)),
+            (None, Some(name)) => {
+                let ok = |c: char| c.is_ascii_alphanumeric() || "_.:-".contains(c);
+                if name.is_empty()
+                    || name.len() > 128
+                    || !name.chars().all(ok)
+                    || name.chars().all(|c| c == '.')
+                {
+                    return Err(CacheError::invalid(
+                        "invalid_backup_target",
+                        format!(
+                            "name must be one directory name of 1 to 128 characters of \
+                             A-Z a-z 0-9 _ . : - (not . or ..), got {name:?}"
+                        ),
+                    ));
+                }
+                std::path::absolute(backup_root.join(name))
+                    .map_err(|e| CacheError::invalid("invalid_backup_target", e.to_string()))
+            }
+            // Neither: a missing field, as before `name` existed.
+            (None, None) => Err(CacheError::invalid(
+                "invalid_request",
+                "give \"to\" (an absolute path) or \"name\" (a directory under --backup-root)",
+            )),
+            (Some(_), Some(_)) => Err(CacheError::invalid(
+                "invalid_backup_target",
+                "give exactly one of \"to\" (an absolute path) and \"name\" (a directory under --backup-root)",
+            )),
+        }
+    }
+}
+
+impl LookupRequest {
+    /// The validated lookup, its namespace merged with `X-Helios-Namespace`
+    /// and its scope checked against `X-Helios-Scope`.
+    pub fn routed(mut self, routing: &RoutingHeaders) -> Result<Lookup, CacheError> {
+        self.namespace = routing.namespace(self.namespace.take())?;
+        let lookup = Lookup::try_from(self)?;
+        routing.check_scope(&lookup.scope)?;
+        Ok(lookup)
+    }
+}
+
+impl StoreRequest {
+    /// The validated store, its namespace merged with `X-Helios-Namespace`
+    /// and its scope checked against `X-Helios-Scope`.
+    pub fn routed(mut self, routing: &RoutingHeaders) -> Result<Store, CacheError> {
+        self.namespace = routing.namespace(self.namespace.take())?;
+        let store = Store::try_from(self)?;
+        routing.check_scope(&store.scope)?;
+        Ok(store)
+    }
+}
+
+impl InvalidateRequest {
+    /// The validated invalidation: `X-Helios-Namespace` is its namespace
+    /// filter when the body names none (equal to it when both do), and
+    /// `X-Helios-Scope` must equal its namespace and task type filters.
+    pub fn routed(mut self, routing: &RoutingHeaders) -> Result<Invalidate, CacheError> {
+        self.namespace = routing.namespace(self.namespace.take())?;
+        let invalidate = Invalidate::try_from(self)?;
+        routing.check_filters(
+            invalidate.filter.namespace.as_deref(),
+            invalidate.filter.task_type.as_deref(),
+        )?;
+        Ok(invalidate)
+    }
 }
 
 impl TryFrom<Usage> for DomainUsage {
@@ -256,5 +336,105 @@ mod tests {
                 .code(),
             "invalid_model"
         );
+    }
+
+    fn routing(ns: Option<&str>, scope: Option<&str>) -> RoutingHeaders {
+        RoutingHeaders {
+            namespace: ns.map(String::from),
+            scope: scope.map(|s| crate::http::routing::ScopeKey::parse(s).unwrap()),
+        }
+    }
+
+    #[test]
+    fn the_namespace_header_is_the_namespace_unless_the_body_disagrees() {
+        let lookup =
+            |b: &str, r: &RoutingHeaders| decode::<LookupRequest>(b.as_bytes()).unwrap().routed(r);
+        let hdr = routing(Some("team-a"), None);
+        let l = lookup(r#"{"input_text": "hi"}"#, &hdr).unwrap();
+        assert_eq!(l.scope.namespace, "team-a");
+        let l = lookup(r#"{"input_text": "hi", "namespace": "team-a"}"#, &hdr).unwrap();
+        assert_eq!(l.scope.namespace, "team-a");
+        let l = lookup(r#"{"input_text": "hi"}"#, &routing(None, None)).unwrap();
+        assert_eq!(l.scope.namespace, "default");
+        assert_eq!(
+            lookup(r#"{"input_text": "hi", "namespace": "team-b"}"#, &hdr)
+                .unwrap_err()
+                .code(),
+            "namespace_mismatch"
+        );
+        // The scope key is checked with the defaults applied.
+        let key = routing(None, Some("team-a|general"));
+        assert!(lookup(r#"{"input_text": "hi", "namespace": "team-a"}"#, &key).is_ok());
+        assert_eq!(
+            lookup(
+                r#"{"input_text": "hi", "namespace": "team-a", "task_type": "qa"}"#,
+                &key
+            )
+            .unwrap_err()
+            .code(),
+            "scope_mismatch"
+        );
+
+        let store =
+            |b: &str, r: &RoutingHeaders| decode::<StoreRequest>(b.as_bytes()).unwrap().routed(r);
+        let s = store(r#"{"input_text": "q", "response_data": 1}"#, &hdr).unwrap();
+        assert_eq!(s.scope.namespace, "team-a");
+        assert_eq!(
+            store(
+                r#"{"input_text": "q", "response_data": 1, "namespace": "x"}"#,
+                &hdr
+            )
+            .unwrap_err()
+            .code(),
+            "namespace_mismatch"
+        );
+
+        let inv = |b: &str, r: &RoutingHeaders| {
+            decode::<InvalidateRequest>(b.as_bytes()).unwrap().routed(r)
+        };
+        // The header alone is a namespace filter: no "all" needed.
+        let i = inv("{}", &hdr).unwrap();
+        assert_eq!(i.filter.namespace.as_deref(), Some("team-a"));
+        assert_eq!(
+            inv("{}", &routing(None, None)).unwrap_err().code(),
+            "missing_filter"
+        );
+        assert_eq!(
+            inv(r#"{"namespace": "b"}"#, &hdr).unwrap_err().code(),
+            "namespace_mismatch"
+        );
+        let key = routing(Some("team-a"), Some("team-a|qa"));
+        assert!(inv(r#"{"task_type": "qa"}"#, &key).is_ok());
+        assert_eq!(inv("{}", &key).unwrap_err().code(), "scope_mismatch");
+    }
+
+    #[test]
+    fn backup_targets_are_a_path_or_a_name_under_the_root() {
+        let target = |b: &str| {
+            decode::<BackupRequest>(b.as_bytes())
+                .unwrap()
+                .target(std::path::Path::new("/var/backups"))
+        };
+        assert_eq!(
+            target(r#"{"to": "/srv/x"}"#).unwrap(),
+            std::path::PathBuf::from("/srv/x")
+        );
+        assert_eq!(
+            target(r#"{"name": "2026-11-30"}"#).unwrap(),
+            std::path::PathBuf::from("/var/backups/2026-11-30")
+        );
+        assert_eq!(target("{}").unwrap_err().code(), "invalid_request");
+        for bad in [
+            r#"{"to": "/a", "name": "b"}"#,
+            r#"{"name": ""}"#,
+            r#"{"name": ".."}"#,
+            r#"{"name": "a/b"}"#,
+        ] {
+            assert_eq!(
+                target(bad).unwrap_err().code(),
+                "invalid_backup_target",
+                "{bad}"
+            );
+        }
     }
 }

@@ -9,10 +9,11 @@ use super::api::{BackupRequest, FeedbackRequest, InvalidateRequest, LookupReques
 use super::error::ApiError;
 use super::extract::{blocking, read_json};
 use super::openapi::{ErrorBody, LayerName};
+use super::routing::RoutingHeaders;
 use super::ServerSettings;
 use crate::cache::layer::LayerId;
 use crate::cache::report::{FeedbackReport, InvalidateReport, LookupReport, StoreReport};
-use crate::cache::request::{Feedback, Invalidate, Lookup, Store};
+use crate::cache::request::Feedback;
 use crate::cache::CacheManager;
 
 type Mgr = web::Data<CacheManager>;
@@ -32,6 +33,12 @@ type Server = web::Data<ServerSettings>;
     tag = "cache",
     operation_id = "lookup",
     request_body = LookupRequest,
+    params(
+        ("X-Helios-Namespace" = Option<String>, Header,
+            description = "The request's namespace, for a load balancer to route on without reading the body. When the body names a namespace too they must be equal (else 400 `namespace_mismatch`); when only the header names it, it is the namespace."),
+        ("X-Helios-Scope" = Option<String>, Header,
+            description = "Scope key `NAMESPACE|TASK_TYPE` with the defaults applied (`default|general`). When sent it must equal the request's namespace and task type (else 400 `scope_mismatch`)."),
+    ),
     responses(
         (status = 200, description = "The lookup result (hit or miss)", body = LookupReport,
             headers(
@@ -45,10 +52,11 @@ type Server = web::Data<ServerSettings>;
 pub async fn lookup(
     mgr: Mgr,
     server: Server,
+    routing: RoutingHeaders,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let req: LookupRequest = read_json(body, &server).await?;
-    let resp = mgr.lookup(&Lookup::try_from(req)?)?;
+    let resp = mgr.lookup(&req.routed(&routing)?)?;
     let outcome = match resp.layer {
         Some(LayerId::L2) if resp.hit => "HIT-L2",
         Some(LayerId::L3) if resp.hit => "HIT-L3",
@@ -74,6 +82,12 @@ pub async fn lookup(
     tag = "cache",
     operation_id = "store",
     request_body = StoreRequest,
+    params(
+        ("X-Helios-Namespace" = Option<String>, Header,
+            description = "The request's namespace, for a load balancer to route on without reading the body. When the body names a namespace too they must be equal (else 400 `namespace_mismatch`); when only the header names it, it is the namespace."),
+        ("X-Helios-Scope" = Option<String>, Header,
+            description = "Scope key `NAMESPACE|TASK_TYPE` with the defaults applied (`default|general`). When sent it must equal the request's namespace and task type (else 400 `scope_mismatch`)."),
+    ),
     responses(
         (status = 200, description = "Stored; `layers_stored` names where", body = StoreReport),
         (status = 400, description = "Invalid request", body = ErrorBody),
@@ -81,9 +95,14 @@ pub async fn lookup(
         (status = 503, description = "Storage unavailable", body = ErrorBody),
     )
 )]
-pub async fn store(mgr: Mgr, server: Server, body: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn store(
+    mgr: Mgr,
+    server: Server,
+    routing: RoutingHeaders,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let req: StoreRequest = read_json(body, &server).await?;
-    let req = Store::try_from(req)?;
+    let req = req.routed(&routing)?;
     let resp = blocking(move || mgr.store(&req)).await?;
     Ok(HttpResponse::Ok().json(resp))
 }
@@ -96,6 +115,12 @@ pub async fn store(mgr: Mgr, server: Server, body: web::Payload) -> Result<HttpR
     tag = "cache",
     operation_id = "invalidate",
     request_body = InvalidateRequest,
+    params(
+        ("X-Helios-Namespace" = Option<String>, Header,
+            description = "The request's namespace, for a load balancer to route on without reading the body. When the body names a namespace too they must be equal (else 400 `namespace_mismatch`); when only the header names it, it is the namespace filter."),
+        ("X-Helios-Scope" = Option<String>, Header,
+            description = "Scope key `NAMESPACE|TASK_TYPE` with the defaults applied (`default|general`). When sent it requires the body (or `X-Helios-Namespace`) to name exactly this namespace and task type as filters (else 400 `scope_mismatch`)."),
+    ),
     responses(
         (status = 200, description = "How many entries were removed, per layer", body = InvalidateReport),
         (status = 400, description = "Invalid request", body = ErrorBody),
@@ -104,10 +129,11 @@ pub async fn store(mgr: Mgr, server: Server, body: web::Payload) -> Result<HttpR
 pub async fn invalidate(
     mgr: Mgr,
     server: Server,
+    routing: RoutingHeaders,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let req: InvalidateRequest = read_json(body, &server).await?;
-    let req = Invalidate::try_from(req)?;
+    let req = req.routed(&routing)?;
     let resp = blocking(move || mgr.invalidate(&req)).await?;
     Ok(HttpResponse::Ok().json(resp))
 }
@@ -244,8 +270,9 @@ pub async fn l1_prepare(
 
 /// Writes a consistent copy of the data directory to `to` (an absolute
 /// path on the server under `--backup-root`, outside the data directory,
-/// absent or empty). Writes pause while it runs; lookups go on.
-/// `helios-cache backup --to DIR` calls this on a running server.
+/// absent or empty), or to `name` under `--backup-root`. Writes pause while
+/// it runs; lookups go on. `helios-cache backup --to DIR` calls this on a
+/// running server, `helios-cache cluster backup NAME` on every node.
 #[utoipa::path(
     post,
     path = "/api/v1/helios/cache/admin/backup",
@@ -264,6 +291,7 @@ pub async fn backup(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let req: BackupRequest = read_json(body, &server).await?;
-    let report = blocking(move || mgr.backup(std::path::Path::new(&req.to))).await?;
+    let to = req.target(&mgr.settings().backup_root)?;
+    let report = blocking(move || mgr.backup(&to)).await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -16,6 +16,7 @@ pub mod handlers;
 pub mod openapi;
 pub mod prom;
 pub mod routes;
+pub mod routing;
 pub mod server;
 
 pub use routes::{PREFIX, ROUTES};

@@ -97,6 +97,17 @@ impl Client {
         path: &str,
         body: Option<&[u8]>,
     ) -> std::io::Result<Response> {
+        self.try_request_with(method, path, body, &[])
+    }
+
+    /// Sends one request with extra headers; `Err` only on I/O failure.
+    pub fn try_request_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<Response> {
         let mut stream = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT)?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
@@ -104,6 +115,9 @@ impl Client {
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n",
             self.addr
         );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
         if let Some(b) = body {
             head.push_str("Content-Type: application/json\r\n");
             head.push_str(&format!("Content-Length: {}\r\n", b.len()));
@@ -149,6 +163,16 @@ impl Client {
     #[track_caller]
     pub fn post(&self, path: &str, body: &Value) -> Response {
         self.request("POST", path, Some(body.to_string().as_bytes()))
+    }
+
+    /// POSTs JSON with extra headers (e.g. `X-Helios-Namespace`).
+    #[track_caller]
+    pub fn post_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Response {
+        let bytes = body.to_string();
+        match self.try_request_with("POST", path, Some(bytes.as_bytes()), headers) {
+            Ok(r) => r,
+            Err(e) => panic!("POST {path} to {} failed: {e}", self.addr),
+        }
     }
 
     #[track_caller]

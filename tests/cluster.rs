@@ -7,11 +7,11 @@
 //!
 //! The balancer config comes from deploy/haproxy/render.sh, the file the
 //! reference deployment is rendered from. Skipped, loudly, when `haproxy` is
-//! not on PATH (`apt-get install -y haproxy`); set HELIOS_REQUIRE_HAPROXY=1
+//! not installed (`apt-get install -y haproxy`; scripts/test installs it); set HELIOS_REQUIRE_HAPROXY=1
 //! to make that a failure instead (CI, where scripts/test installs it).
 //!
-//! DRAFT: written in deploy/test/ by a helper; the lead moves it to tests/
-//! once the server side (X-Helios-Namespace, `cluster` subcommand) exists.
+//! The second test needs no balancer: the `cluster` subcommand's failure
+//! modes (bad URL, a node down, a wrong API key) and its backup.
 
 mod common;
 
@@ -160,13 +160,17 @@ fn lookup(addr: SocketAddr, ns: &str, i: usize) -> Reply {
 
 // ---------------------------------------------------------------- balancer
 
-/// `haproxy` on PATH, or None.
+/// `haproxy` on PATH or in /usr/sbin (Debian's place), or None.
 fn haproxy_path() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("haproxy"))
-            .find(|p| p.is_file())
-    })
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|p| p.join("haproxy"))
+        .find(|p| p.is_file())
+}
+
+fn haproxy() -> Command {
+    Command::new(haproxy_path().expect("haproxy is installed"))
 }
 
 fn free_port() -> u16 {
@@ -226,7 +230,7 @@ impl Balancer {
             .path()
             .join(format!("haproxy-{}.cfg", self.generation));
         std::fs::write(&cfg, &out.stdout).unwrap();
-        let check = Command::new("haproxy")
+        let check = haproxy()
             .args(["-c", "-q", "-f"])
             .arg(&cfg)
             .output()
@@ -236,7 +240,7 @@ impl Balancer {
             "haproxy -c: {}",
             String::from_utf8_lossy(&check.stderr)
         );
-        let mut cmd = Command::new("haproxy");
+        let mut cmd = haproxy();
         cmd.arg("-f").arg(&cfg);
         if let Some(old) = &self.proc {
             cmd.args(["-sf", &old.id().to_string()]);
@@ -307,13 +311,33 @@ fn node_list(nodes: &[Server]) -> Vec<(String, SocketAddr)> {
         .collect()
 }
 
-fn cluster_cmd(nodes: &[Server], args: &[&str]) -> Value {
-    let urls: Vec<String> = nodes
+fn urls(nodes: &[Server]) -> Vec<String> {
+    nodes
         .iter()
         .map(|n| format!("http://{}", n.addr()))
-        .collect();
+        .collect()
+}
+
+/// Runs `helios-cache cluster --nodes URLS ARGS...`: (exit ok, stdout JSON
+/// or Null, stderr).
+fn cluster_run(urls: &[String], env: &[(&str, &str)], args: &[&str]) -> (bool, Value, String) {
+    let mut cmd = common::command();
+    cmd.args(["cluster", "--nodes", &urls.join(",")]).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running helios-cache cluster");
+    let stdout = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.success(),
+        stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn cluster_cmd(nodes: &[Server], args: &[&str]) -> Value {
     let out = common::command()
-        .args(["cluster", "--nodes", &urls.join(",")])
+        .args(["cluster", "--nodes", &urls(nodes).join(",")])
         .args(args)
         .output()
         .expect("running helios-cache cluster");
@@ -334,7 +358,7 @@ fn cluster_cmd(nodes: &[Server], args: &[&str]) -> Value {
 fn three_nodes_behind_haproxy_shard_by_namespace() {
     if haproxy_path().is_none() {
         if std::env::var_os("HELIOS_REQUIRE_HAPROXY").is_some() {
-            panic!("haproxy is not on PATH and HELIOS_REQUIRE_HAPROXY is set");
+            panic!("haproxy is not installed and HELIOS_REQUIRE_HAPROXY is set");
         }
         eprintln!(
             "\n*** SKIPPED three_nodes_behind_haproxy_shard_by_namespace: `haproxy` is not on \
@@ -422,10 +446,21 @@ fn three_nodes_behind_haproxy_shard_by_namespace() {
     // 5. Cluster-wide metrics are the sum of the nodes'.
     let per_node: Vec<Value> = nodes.iter().map(|n| n.metrics()).collect();
     let summed = cluster_cmd(&nodes, &["metrics"]);
+    // (Reading a node's metrics is no lookup, so the sum is of the same
+    // moment.)
     for field in ["total_lookups", "total_hits", "total_stores", "l2_entries"] {
         let want: u64 = per_node.iter().map(|m| u(&m[field])).sum();
         assert_eq!(u(&summed[field]), want, "cluster metrics {field}: {summed}");
     }
+    assert_eq!(u(&summed["total_stores"]), (NAMESPACES * ENTRIES) as u64);
+    assert_eq!(
+        u(&summed["total_hits"]),
+        u(&summed["total_lookups"]) - (NAMESPACES * 2) as u64
+    );
+    let rate = summed["overall_hit_rate"].as_f64().unwrap();
+    let want = u(&summed["total_hits"]) as f64 / u(&summed["total_lookups"]) as f64;
+    assert!((rate - want).abs() < 1e-9, "{summed}");
+    assert_eq!(summed["nodes_answered"], json!(3));
     assert_eq!(
         u(&summed["l2_entries"]),
         (NAMESPACES * ENTRIES) as u64,
@@ -457,6 +492,8 @@ fn three_nodes_behind_haproxy_shard_by_namespace() {
     //    health check has not noticed yet) and after it is marked DOWN.
     let victim = 1usize;
     let victim_name = names[victim].clone();
+    let victim_url = format!("http://{}", nodes[victim].addr());
+    let all_urls = urls(&nodes);
     nodes[victim].kill9();
     let check_outage = |when: &str| {
         for ns in &live {
@@ -482,6 +519,22 @@ fn three_nodes_behind_haproxy_shard_by_namespace() {
         || (lb.states().get(&victim_name).map(String::as_str) == Some("DOWN")).then_some(()),
     );
     check_outage("marked down");
+    // The cluster command names the dead node, prints the others' sums and
+    // fails.
+    let (ok, out, err) = cluster_run(&all_urls, &[], &["metrics"]);
+    assert!(!ok, "a dead node must fail the command: {out}");
+    assert!(
+        err.contains(&victim_url),
+        "stderr does not name {victim_url}: {err}"
+    );
+    assert_eq!(out["nodes_answered"], json!(2), "{out}");
+    let others: u64 = nodes
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != victim)
+        .map(|(_, n)| u(&n.metrics()["l2_entries"]))
+        .sum();
+    assert_eq!(u(&out["l2_entries"]), others, "{out}");
 
     // 8. It comes back (at a new port, same name, so the same place on the
     //    ring): its entries are served again, by it.
@@ -505,8 +558,24 @@ fn three_nodes_behind_haproxy_shard_by_namespace() {
     //    nodes, and nothing hits afterwards.
     let entries: u64 = nodes.iter().map(|n| u(&n.metrics()["l2_entries"])).sum();
     assert_eq!(entries, ((NAMESPACES - 1) * ENTRIES) as u64);
+    let health = cluster_cmd(&nodes, &["health"]);
+    assert_eq!(health["status"], json!("healthy"), "{health}");
+    assert_eq!(health["nodes_healthy"], json!(3), "{health}");
+    // With a namespace it goes to every node (see src/cli/cluster.rs); only
+    // the owner has entries of it.
+    let one = live[0];
+    let inv = cluster_cmd(&nodes, &["invalidate", "--namespace", one]);
+    assert_eq!(u(&inv["total_invalidated"]), ENTRIES as u64, "{inv}");
+    let per_node: Vec<u64> = inv["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| u(&n["report"]["total_invalidated"]))
+        .collect();
+    assert_eq!(per_node.iter().filter(|&&n| n > 0).count(), 1, "{inv}");
+    let entries = entries - ENTRIES as u64;
     let inv = cluster_cmd(&nodes, &["invalidate", "--all"]);
-    assert_eq!(u(&inv["invalidated"]), entries, "{inv}");
+    assert_eq!(u(&inv["total_invalidated"]), entries, "{inv}");
     assert_eq!(inv["nodes"].as_array().map(Vec::len), Some(3), "{inv}");
     for n in &nodes {
         assert_eq!(u(&n.metrics()["l2_entries"]), 0);
@@ -515,4 +584,107 @@ fn three_nodes_behind_haproxy_shard_by_namespace() {
         assert_eq!(lookup(lb.addr, ns, 0).body["hit"], json!(false), "{ns}");
     }
     drop(lb);
+}
+
+/// The `cluster` subcommand without a balancer: the API key, a node that is
+/// down, a bad URL, and backups by name under each node's own root.
+#[test]
+fn the_cluster_subcommand_names_failing_nodes_and_uses_the_api_key() {
+    let key = "cluster-test-key-0123456789";
+    let nodes: Vec<Server> = (0..2)
+        .map(|_| Server::builder().args(["--api-key", key]).start())
+        .collect();
+    let auth = format!("Bearer {key}");
+    for (k, n) in nodes.iter().enumerate() {
+        for i in 0..=k {
+            let ns = format!("ns-{k}");
+            let r = n.client().post_with(
+                &format!("{API}/store"),
+                &store_body(&ns, i),
+                &[("Authorization", &auth), ("X-Helios-Namespace", &ns)],
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    }
+    let urls = urls(&nodes);
+    let env = [("HELIOS_API_KEY", key)];
+
+    // Without the key every node answers 401, each named.
+    let (ok, out, err) = cluster_run(&urls, &[], &["metrics"]);
+    assert!(!ok, "{out}");
+    for url in &urls {
+        assert!(err.contains(&format!("node {url}: answered 401")), "{err}");
+    }
+    assert_eq!(out["nodes_answered"], json!(0), "{out}");
+
+    // With it (environment or flag) the numbers add up.
+    let (ok, out, err) = cluster_run(&urls, &env, &["metrics"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        (u(&out["l2_entries"]), u(&out["total_stores"])),
+        (3, 3),
+        "{out}"
+    );
+    let flag = common::command()
+        .args([
+            "--api-key",
+            key,
+            "cluster",
+            "--nodes",
+            &urls.join(","),
+            "health",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        flag.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flag.stderr)
+    );
+    let health: Value = serde_json::from_slice(&flag.stdout).unwrap();
+    assert_eq!(health["status"], json!("healthy"), "{health}");
+
+    // A node nobody runs: named, the others' results printed, non-zero.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let mut with_dead = urls.clone();
+    with_dead.push(dead.clone());
+    let (ok, out, err) = cluster_run(&with_dead, &env, &["metrics"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains(&format!("node {dead}: unreachable")), "{err}");
+    assert_eq!(
+        (u(&out["nodes_answered"]), u(&out["l2_entries"])),
+        (2, 3),
+        "{out}"
+    );
+    let (ok, out, _) = cluster_run(&with_dead, &env, &["health"]);
+    assert!(!ok);
+    assert_eq!(out["status"], json!("unavailable"), "{out}");
+
+    // A malformed URL: refused before anything is sent, and named.
+    for bad in ["127.0.0.1:8011", "http://127.0.0.1:8011/api"] {
+        let (ok, out, err) = cluster_run(&[urls[0].clone(), bad.to_string()], &env, &["health"]);
+        assert!(!ok && out.is_null(), "{out}");
+        assert!(err.contains(bad), "{err}");
+    }
+
+    // Backups: every node writes NAME under its own --backup-root.
+    let (ok, out, err) = cluster_run(&urls, &env, &["backup", "nightly"]);
+    assert!(ok, "{err}");
+    assert_eq!(out["nodes_written"], json!(2), "{out}");
+    for (n, entry) in nodes.iter().zip(out["nodes"].as_array().unwrap()) {
+        let want = n.root().canonicalize().unwrap().join("nightly");
+        assert_eq!(
+            entry["report"]["to"],
+            json!(want.to_str().unwrap()),
+            "{out}"
+        );
+        assert!(want.join("sled").is_dir());
+    }
+    // Invalidate everything: 3 entries over two nodes.
+    let (ok, out, err) = cluster_run(&urls, &env, &["invalidate", "--all"]);
+    assert!(ok, "{err}");
+    assert_eq!(u(&out["total_invalidated"]), 3, "{out}");
+    // No filter and no --all: every node refuses, nothing is removed.
+    let (ok, out, err) = cluster_run(&urls, &env, &["invalidate"]);
+    assert!(!ok && err.contains("missing_filter"), "{out} {err}");
 }
