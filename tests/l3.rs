@@ -655,7 +655,7 @@ fn punctuation_only_text_is_exact_match_only() {
         );
     }
     assert_eq!(lookup(&s, "!!!", json!({}))["layer"], "L2_REDIS_EXACT");
-    assert_eq!(u(&l3_stats(&s)["details"]["entries"]), 0);
+    assert_eq!(u(&l3_stats(&s)["entries"]), 0);
 }
 
 /// An OpenAI-compatible embeddings server on loopback that answers texts

@@ -336,7 +336,8 @@ mod tests {
             let err = (got - exact).abs() / exact;
             assert!(err <= 1.0 / SUB_BUCKETS as f64, "q{q}: {got} vs {exact}");
         }
-        assert!(h.quantile_ms(0.99) > h.quantile_ms(0.5) * 1.4);
+        // Apart by far more than the error bound.
+        assert!(h.quantile_ms(0.99) > h.quantile_ms(0.5) * 1.2);
         // One value: every quantile within the bound of it.
         let one = Histogram::default();
         for _ in 0..10 {

@@ -497,8 +497,13 @@ mod tests {
             ),
             ("F-16 top speed", "top speed of an F-16"),
         ];
+        let numbers_only = Guard {
+            numbers: true,
+            ..Guard::OFF
+        };
         for (a, b) in same {
-            assert_eq!(ALL.veto(a, b), None, "{a:?} / {b:?}");
+            assert_eq!(numbers_only.veto(a, b), None, "{a:?} / {b:?}");
+            assert_eq!(numbers_only.veto(b, a), None, "{b:?} / {a:?}");
         }
     }
 
