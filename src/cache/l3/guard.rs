@@ -107,11 +107,12 @@ enum Crit {
 ///   "3,14" differ (a decimal comma, or a list "3,14", is not a decimal
 ///   point as far as the cache can know), and "1.000" is only "1.000".
 ///   Leading zeros are kept ("007" is not "7").
-/// - Operators: `< > = ≤ ≥ ≠ <= >= == !=` always; `+ - * × ÷ / ^ %` only
-///   between operands (a digit on either side, or lone letters on both:
-///   `x - y`), so hyphens in words ("e-mail") and "and/or" do not count; and the operator words
-///   minus, plus, times, multiplied (by), divided (by), mod(ulo), percent,
-///   equals next to an operand, and greater/more/larger/higher/bigger and
+/// - Operators: `< > = ≤ ≥ ≠ <= >= == !=` wherever they stand (not in
+///   `>>` runs or `->`/`=>` arrows); `+ - * × ÷ / ^` only with an operand on
+///   both sides ([`operands`]), so "e-mail", "60-year-old", "G+J" and
+///   "and/or" do not count; `%` after a number; and the operator words
+///   minus, plus, times, multiplied (by), divided (by), mod(ulo), equals
+///   between operands, percent / per cent after a number, and greater/more/larger/higher/bigger and
 ///   less/fewer/smaller/lower followed by "than", which are read as the same
 ///   symbols so that "10 minus 3" and "10 - 3" agree.
 fn critical(text: &str) -> Vec<Crit> {
@@ -207,27 +208,58 @@ fn canonical_number(raw: &str) -> String {
     out
 }
 
-/// Whether an operator between `i` and `j` has operands: the nearest
-/// non-space character on either side is a digit (or a signed number), or
-/// both are lone letters (`x - y`, `a/b`; not `e-mail`).
-fn operand_near(chars: &[char], i: usize, j: usize) -> bool {
+/// Whether a binary operator between `i` and `j` has an operand on both
+/// sides: the nearest non-space character is a digit (or a signed number)
+/// or a lone letter (`x`); with no digit on either side, both letters must
+/// stand apart from the operator (`x - y`, not `e-mail`, `G+J`, `D-W.Va.`),
+/// and a word glued to it is a compound (`60-year-old`).
+fn operands(chars: &[char], i: usize, j: usize) -> bool {
     let lone_letter = |k: usize| {
         chars[k].is_alphabetic()
             && (k == 0 || !chars[k - 1].is_alphanumeric())
             && chars.get(k + 1).is_none_or(|c| !c.is_alphanumeric())
     };
     let numeric = |k: usize| chars[k].is_ascii_digit() || (is_sign(chars[k]) && sign_at(chars, k));
-    let before = chars[..i].iter().rposition(|c| !c.is_whitespace());
-    let after = (j..chars.len()).find(|&k| !chars[k].is_whitespace());
-    before.is_some_and(numeric)
-        || after.is_some_and(numeric)
-        || (before.is_some_and(lone_letter) && after.is_some_and(lone_letter))
+    let (Some(before), Some(after)) = (
+        chars[..i].iter().rposition(|c| !c.is_whitespace()),
+        (j..chars.len()).find(|&k| !chars[k].is_whitespace()),
+    ) else {
+        return false;
+    };
+    let spaced = before + 1 < i && after > j;
+    match (numeric(before), numeric(after)) {
+        (true, true) => true,
+        (true, false) => lone_letter(after),
+        (false, true) => lone_letter(before),
+        (false, false) => spaced && lone_letter(before) && lone_letter(after),
+    }
+}
+
+/// Whether the nearest non-space character before `i` is a digit.
+fn number_before(chars: &[char], i: usize) -> bool {
+    chars[..i]
+        .iter()
+        .rev()
+        .find(|c| !c.is_whitespace())
+        .is_some_and(char::is_ascii_digit)
 }
 
 /// The operator symbol at `i`, canonicalised, and its length in chars.
+/// Comparisons count wherever they stand, except in runs (`>>` quoting,
+/// `<<`) and arrows (`->`, `=>`).
 fn symbol_operator(chars: &[char], i: usize) -> Option<(&'static str, usize)> {
     let c = chars[i];
+    let prev = i.checked_sub(1).map(|k| chars[k]);
     let next = chars.get(i + 1).copied();
+    if matches!(c, '<' | '>') && (prev == Some(c) || next == Some(c)) {
+        return None;
+    }
+    if matches!((c, next), ('-' | '=', Some('>'))) {
+        return None;
+    }
+    if c == '>' && matches!(prev, Some('-' | '=')) {
+        return None;
+    }
     let two = match (c, next) {
         ('<', Some('=')) => Some("<="),
         ('>', Some('=')) => Some(">="),
@@ -237,7 +269,7 @@ fn symbol_operator(chars: &[char], i: usize) -> Option<(&'static str, usize)> {
         _ => None,
     };
     if let Some(op) = two {
-        return (op != "^" || operand_near(chars, i, i + 2)).then_some((op, 2));
+        return (op != "^" || operands(chars, i, i + 2)).then_some((op, 2));
     }
     let op = match c {
         '<' => "<",
@@ -251,11 +283,11 @@ fn symbol_operator(chars: &[char], i: usize) -> Option<(&'static str, usize)> {
         '*' | '×' => "*",
         '÷' | '/' => "/",
         '^' => "^",
-        '%' => "%",
+        '%' => return number_before(chars, i).then_some(("%", 1)),
         _ => return None,
     };
-    let always = matches!(op, "<" | ">" | "=" | "<=" | ">=" | "!=");
-    (always || operand_near(chars, i, i + 1)).then_some((op, 1))
+    let comparison = matches!(op, "<" | ">" | "=" | "<=" | ">=" | "!=");
+    (comparison || operands(chars, i, i + 1)).then_some((op, 1))
 }
 
 /// The operator a word stands for, if it is used as one here.
@@ -267,12 +299,16 @@ fn word_operator(word: &str, chars: &[char], start: usize, end: usize) -> Option
             .unwrap_or(chars.len());
         (e > s).then(|| (chars[s..e].iter().collect::<String>().to_lowercase(), e))
     };
+    // "5 percent", "5 per cent": a postfix on a number.
+    if word == "percent" || (word == "per" && next_word(end).is_some_and(|(w, _)| w == "cent")) {
+        return number_before(chars, start).then_some("%");
+    }
     let arithmetic = match word {
         "minus" => Some("-"),
         "plus" => Some("+"),
         "times" | "multiplied" => Some("*"),
         "divided" => Some("/"),
-        "mod" | "modulo" | "percent" => Some("%"),
+        "mod" | "modulo" => Some("%"),
         "equals" => Some("="),
         _ => None,
     };
@@ -282,7 +318,7 @@ fn word_operator(word: &str, chars: &[char], start: usize, end: usize) -> Option
             Some((w, e)) if w == "by" => e,
             _ => end,
         };
-        return operand_near(chars, start, after).then_some(op);
+        return operands(chars, start, after).then_some(op);
     }
     let comparison = match word {
         "greater" | "more" | "larger" | "higher" | "bigger" => ">",
@@ -290,7 +326,13 @@ fn word_operator(word: &str, chars: &[char], start: usize, end: usize) -> Option
         _ => return None,
     };
     match next_word(end) {
-        Some((w, e)) if w == "than" => operand_near(chars, e, e).then_some(comparison),
+        Some((w, e)) if w == "than" => {
+            let next = (e..chars.len()).find(|&k| !chars[k].is_whitespace());
+            next.is_some_and(|k| {
+                chars[k].is_ascii_digit() || (is_sign(chars[k]) && sign_at(chars, k))
+            })
+            .then_some(comparison)
+        }
         _ => None,
     }
 }
@@ -460,6 +502,9 @@ mod tests {
             ("What is 2 + 3 * 4?", "What is 2 * 3 + 4?"),
             ("a growth of 5%", "a growth of 5"),
             ("1,000 users", "1.000 users"),
+            ("is the price > $5", "is the price < $5"),
+            ("what is x + y", "what is x - y"),
+            ("x-3", "x+3"),
         ];
         for (a, b) in differ {
             assert!(ALL.veto(a, b).is_some(), "{a:?} / {b:?} passed");
@@ -474,6 +519,14 @@ mod tests {
             ("What is 10-3?", "What is 10 - 3?"),
             ("Is x > 5 when x = 3?", "is x > 5 when x = 3"),
             ("what is x minus y", "what is x - y"),
+            (
+                "up 48 percent year-over-year",
+                "up 48 per cent year-on-year",
+            ),
+            ("the 60-year-old president", "the president, 60,"),
+            ("O'Donnell and G+J sued", "O'Donnell and G+J are suing"),
+            ("TOWNSHIP, N.J. Annika", "TOWNSHIP, N.J. >> Annika"),
+            ("maps a -> b when x = 1", "maps a => b when x = 1"),
             ("Is 7 greater than 5?", "is 7 > 5"),
             ("We have 1,000 users", "we have 1000 users"),
             (
