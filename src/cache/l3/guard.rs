@@ -169,10 +169,9 @@ fn number_at(chars: &[char], i: usize) -> (String, usize) {
     }
     while j < chars.len() {
         let c = chars[j];
-        if c.is_ascii_digit() {
-            raw.push(c);
-            j += 1;
-        } else if matches!(c, '.' | ',') && chars.get(j + 1).is_some_and(|d| d.is_ascii_digit()) {
+        let separator =
+            matches!(c, '.' | ',') && chars.get(j + 1).is_some_and(|d| d.is_ascii_digit());
+        if c.is_ascii_digit() || separator {
             raw.push(c);
             j += 1;
         } else {
