@@ -488,3 +488,51 @@ fn restoring_an_entry_replaces_it() {
     assert_eq!(u(&m["l2_entries"]), 1);
     assert_eq!(u(&l2(&m)["stores"]), 2);
 }
+
+/// Sends `HEAD path` and returns the status, the header block and every
+/// byte the server sent after it (there must be none).
+fn head(s: &Server, path: &str) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(s.addr()).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        conn,
+        "HEAD {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        s.addr()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).unwrap();
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head, raw[end + 4..].to_vec())
+}
+
+/// Issue 15: load balancers health-check with HEAD; it got 405.
+#[test]
+fn head_is_answered_wherever_get_is() {
+    let s = Server::start();
+    for path in [
+        format!("{API}/health"),
+        format!("{API}/metrics"),
+        format!("{API}/stats/layer/L2"),
+        "/metrics".to_string(),
+        "/openapi.json".to_string(),
+    ] {
+        let (status, head, body) = head(&s, &path);
+        assert_eq!(status, 200, "HEAD {path}: {head}");
+        assert!(body.is_empty(), "HEAD {path} sent a body: {body:?}");
+    }
+    // A POST-only route: 405 naming exactly its methods.
+    let (status, head, body) = head(&s, &format!("{API}/lookup"));
+    assert_eq!(status, 405, "{head}");
+    assert!(head.contains("\r\nallow: post"), "{head}");
+    assert!(body.is_empty());
+    // GET still answers with a body.
+    assert_eq!(s.get(&format!("{API}/health")).ok()["status"], "healthy");
+}

@@ -298,3 +298,53 @@ fn a_truncated_database_file_never_panics_at_start() {
         let _ = start_or_refuse(&s.data_dir());
     }
 }
+
+/// Issue 15: a backup inside the live data directory is lost with it (and
+/// repeated ones fill the disk the cache needs); both doors refuse it.
+/// Paths are normalised before the checks.
+#[test]
+fn backups_inside_the_data_directory_are_refused() {
+    let s = Server::start();
+    store(&s, "What is the refund policy?");
+    let path = "/api/v1/helios/cache/admin/backup";
+    let data = s.data_dir();
+    for to in [
+        data.join("sled/x"),
+        data.join("x"),
+        s.root().join("data/./y"),
+        s.root().join("data/sled/../z"),
+    ] {
+        let r = s.post(path, &json!({ "to": to }));
+        assert_eq!(r.error(400), "invalid_backup_target", "{to:?}");
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("inside the data directory"),
+            "{to:?}: {r:?}"
+        );
+    }
+    assert!(!data.join("sled/x").exists() && !data.join("x").exists());
+
+    // The CLI, through the running server, refuses too.
+    let (ok, log) = backup(&data, &data.join("x"));
+    assert!(!ok && log.contains("inside the data directory"), "{log}");
+    assert!(!data.join("x").exists());
+
+    // Repeated separators and `.` are normalised, not refused.
+    let odd = format!("{}/new//bk3/./", s.root().display());
+    let r = s.post(path, &json!({ "to": odd })).ok().clone();
+    assert!(u(&r["records"]) > 0, "{r}");
+    assert!(s.root().join("new/bk3/sled").exists(), "{r}");
+}
+
+#[test]
+fn the_cli_refuses_a_backup_inside_a_stopped_servers_data_directory() {
+    let mut s = Server::start();
+    store(&s, "What is the refund policy?");
+    s.stop();
+    let data = s.data_dir();
+    let (ok, log) = backup(&data, &data.join("sled/copy"));
+    assert!(!ok && log.contains("inside the data directory"), "{log}");
+    assert!(!data.join("sled/copy").exists());
+}

@@ -393,3 +393,54 @@ fn invalidating_l1_by_namespace() {
     assert_eq!(warm("a"), false);
     assert_eq!(warm("b"), true);
 }
+
+/// Issue 15: a last user turn ending in an empty text block got the
+/// breakpoint on that block, a body Anthropic rejects. Empty and
+/// whitespace-only text blocks are refused with the block named.
+#[test]
+fn prepare_refuses_empty_text_blocks_instead_of_marking_them() {
+    let server = Server::start();
+    let c = server.client();
+    let url = format!("{API}/l1/prepare");
+    let sys = prompt(1500);
+    for empty in ["", "   "] {
+        let r = c.post(
+            &url,
+            &json!({
+                "system_prompt": sys,
+                "messages": [
+                    {"role": "user", "content": "first"},
+                    {"role": "assistant", "content": "reply"},
+                    {"role": "user", "content": [
+                        {"type": "text", "text": "second"},
+                        {"type": "text", "text": empty}
+                    ]}
+                ],
+                "model": MODEL,
+            }),
+        );
+        assert_eq!(r.error(400), "invalid_messages", "{r:?}");
+        let msg = r.body["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("messages[2].content[1]") && msg.contains("empty"),
+            "{msg}"
+        );
+    }
+    // Without the empty block the breakpoint lands on the visible text.
+    let r = c.post(
+        &url,
+        &json!({
+            "system_prompt": sys,
+            "messages": [
+                {"role": "user", "content": "first"},
+                {"role": "assistant", "content": "reply"},
+                {"role": "user", "content": [{"type": "text", "text": "second"}]}
+            ],
+            "model": MODEL,
+        }),
+    );
+    assert_eq!(
+        r.ok()["messages"][2]["content"][0]["cache_control"],
+        json!({"type": "ephemeral"})
+    );
+}

@@ -641,6 +641,170 @@ fn a_wrong_api_key_fails_at_start_with_the_providers_message() {
     assert!(log.contains("401") && log.contains("bad key"), "{log}");
 }
 
+/// Issue 15: each first text stored, the second looked up, default
+/// settings; all were served as L3 hits (0.97–1.0 similar) although the
+/// answers differ.
+#[test]
+fn sign_order_decimal_separators_and_operators_are_critical() {
+    let s = Server::start();
+    let pairs = [
+        ("Set the temperature to -20", "Set the temperature to 20"),
+        ("What is 10 minus 3?", "What is 3 minus 10?"),
+        ("What is 2/3 as a decimal?", "What is 3/2 as a decimal?"),
+        ("What is 2^10?", "What is 10^2?"),
+        ("What is 3.14 rounded?", "What is 3,14 rounded?"),
+        ("Is x > 5 when x = 3?", "Is x < 5 when x = 3?"),
+    ];
+    for (i, (stored, query)) in pairs.iter().enumerate() {
+        let scope = json!({"namespace": format!("pair{i}")});
+        store(&s, stored, scope.clone());
+        let r = lookup(&s, query, scope.clone());
+        assert_eq!(r["hit"], false, "{query:?} after {stored:?}: {r}");
+        let why = r["l3_result"]["guard_veto"].as_str().unwrap_or_default();
+        assert!(
+            why == "numbers differ" || why == "operators differ",
+            "{query:?}: {r}"
+        );
+        // The stored text itself is still served.
+        assert_eq!(lookup(&s, stored, scope)["hit"], true);
+    }
+}
+
+/// Issue 15: text without a letter or digit has no meaning to compare;
+/// it was served "!!!"'s answer for "!!" at similarity 1.0.
+#[test]
+fn punctuation_only_text_is_exact_match_only() {
+    let s = Server::start();
+    let stored = store(&s, "!!!", json!({}));
+    assert_eq!(
+        stored["layers_stored"],
+        json!(["L2_REDIS_EXACT"]),
+        "{stored}"
+    );
+    assert!(
+        stored["skipped"]["L3_SEMANTIC_RAG"]
+            .as_str()
+            .unwrap()
+            .contains("no letters or digits"),
+        "{stored}"
+    );
+    for query in ["!!", "!?!?", "!!!!"] {
+        let r = lookup(&s, query, json!({}));
+        assert_eq!(r["hit"], false, "{query}: {r}");
+        assert!(
+            r["l3_result"]["skipped"]
+                .as_str()
+                .unwrap()
+                .contains("not semantic"),
+            "{query}: {r}"
+        );
+    }
+    assert_eq!(lookup(&s, "!!!", json!({}))["layer"], "L2_REDIS_EXACT");
+    assert_eq!(u(&l3_stats(&s)["entries"]), 0);
+}
+
+/// An OpenAI-compatible embeddings server on loopback that answers texts
+/// containing "slow" only after `delay`; `seen_slow` is set when such a
+/// request arrives.
+fn slow_embedding_server(delay: Duration, seen_slow: Arc<AtomicBool>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let seen_slow = seen_slow.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                let req: Value = serde_json::from_slice(&body).unwrap();
+                let text = req["input"][0].as_str().unwrap_or_default().to_string();
+                if text.contains("slow") {
+                    seen_slow.store(true, Ordering::SeqCst);
+                    std::thread::sleep(delay);
+                }
+                let mut v = vec![0.1f64; 8];
+                v[text.len() % 8] += 1.0;
+                let answer = json!({"data": [{"embedding": v, "index": 0}]}).to_string();
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            });
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+/// Issue 15: a store waiting on a slow remote embedder held the write gate,
+/// so a backup queued behind it made every other store wait too. Embedding
+/// now happens before the gate: an unrelated L2-only store finishes while
+/// the slow one is still embedding.
+#[test]
+fn a_slow_embedding_never_holds_up_other_stores_behind_a_backup() {
+    let seen_slow = Arc::new(AtomicBool::new(false));
+    let url = slow_embedding_server(Duration::from_secs(4), seen_slow.clone());
+    let s = Server::builder()
+        .args(["--embedding-url", &url, "--embedding-timeout-ms", "30000"])
+        .start();
+    let client = s.client();
+    let finished = Arc::new(std::sync::Mutex::new(Vec::<&str>::new()));
+
+    let slow = {
+        let finished = finished.clone();
+        std::thread::spawn(move || {
+            let r = client.store(&json!({
+                "input_text": "a slow question", "response_data": {"a": 1}, "store_in_l1": false,
+            }));
+            finished.lock().unwrap().push("slow");
+            r
+        })
+    };
+    common::eventually(
+        Duration::from_secs(30),
+        "the slow embedding request",
+        || seen_slow.load(Ordering::SeqCst).then_some(()),
+    );
+    let target = s.root().join("bk");
+    let backup = std::thread::spawn(move || {
+        client.post(
+            "/api/v1/helios/cache/admin/backup",
+            &json!({ "to": target }),
+        )
+    });
+    // Give the backup time to reach the write gate (ordering aid only).
+    std::thread::sleep(Duration::from_millis(500));
+    let quick = client.store(&common::l2_store("an unrelated question", json!({"a": 2})));
+    finished.lock().unwrap().push("quick");
+    assert_eq!(quick.ok()["layers_stored"], json!(["L2_REDIS_EXACT"]));
+
+    let slow = slow.join().unwrap();
+    assert_eq!(
+        slow.ok()["layers_stored"],
+        json!(["L2_REDIS_EXACT", "L3_SEMANTIC_RAG"])
+    );
+    backup.join().unwrap().ok();
+    assert_eq!(
+        *finished.lock().unwrap(),
+        ["quick", "slow"],
+        "the L2-only store waited for the slow embedding"
+    );
+}
+
 #[test]
 fn the_verifier_refuses_traps_the_cosine_would_serve() {
     let traps = [

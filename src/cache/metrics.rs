@@ -12,12 +12,22 @@ use serde::{Deserialize, Serialize};
 
 use super::layer::LayerId;
 
-/// Buckets per doubling of latency; 4 gives at most ~19% bucket error.
-const SUB_BUCKETS: u32 = 4;
-/// Covers 1 ns .. 2^40 ns (18 minutes).
-const BUCKETS: usize = 40 * SUB_BUCKETS as usize;
+/// Sub-buckets per doubling of latency (log-linear): bucket `SUB_BUCKETS·k + j`
+/// holds `[2^k·(1 + j/32), 2^k·(1 + (j+1)/32))` ns, so a bucket is at most
+/// 1/32 of its lower edge wide and a value interpolated inside it is off by
+/// at most ~3.1%. The last bucket of each octave ends exactly at a power of
+/// two (the Prometheus exporter's bucket edges).
+pub const SUB_BUCKETS: usize = 32;
+const SUB_BITS: u32 = SUB_BUCKETS.trailing_zeros();
+/// Octaves covered: 1 ns .. 2^40 ns (18 minutes); longer goes in the last bucket.
+pub const OCTAVES: usize = 40;
+const BUCKETS: usize = OCTAVES * SUB_BUCKETS;
+/// Sub-buckets per octave of the layout before issue 15 (saved snapshots of
+/// it are re-binned on load).
+const OLD_SUB_BUCKETS: usize = 4;
 
-/// A log-linear latency histogram in nanoseconds.
+/// A log-linear latency histogram in nanoseconds: quantiles within ~3.1% of
+/// the true sample quantile (see [`SUB_BUCKETS`]).
 pub struct Histogram {
     buckets: Vec<AtomicU64>,
     sum_ns: AtomicU64,
@@ -38,19 +48,25 @@ fn bucket_of(ns: u64) -> usize {
     let ns = ns.max(1);
     let log2 = 63 - ns.leading_zeros();
     // Position inside the octave, from the bits below the top one.
-    let frac = if log2 >= 2 {
-        (ns >> (log2 - 2)) & 3
+    let mask = SUB_BUCKETS as u64 - 1;
+    let frac = if log2 >= SUB_BITS {
+        (ns >> (log2 - SUB_BITS)) & mask
     } else {
-        (ns << (2 - log2)) & 3
+        (ns << (SUB_BITS - log2)) & mask
     };
-    ((log2 * SUB_BUCKETS) as usize + frac as usize).min(BUCKETS - 1)
+    (log2 as usize * SUB_BUCKETS + frac as usize).min(BUCKETS - 1)
+}
+
+/// Lower bound (ns) of bucket `i`.
+fn bucket_lower(i: usize) -> f64 {
+    let octave = (i / SUB_BUCKETS) as i32;
+    let frac = (i % SUB_BUCKETS) as f64;
+    2f64.powi(octave) * (1.0 + frac / SUB_BUCKETS as f64)
 }
 
 /// Upper bound (ns) of bucket `i`.
 fn bucket_upper(i: usize) -> f64 {
-    let octave = (i / SUB_BUCKETS as usize) as i32;
-    let frac = (i % SUB_BUCKETS as usize) as f64;
-    2f64.powi(octave) * (1.0 + (frac + 1.0) / SUB_BUCKETS as f64)
+    bucket_lower(i + 1)
 }
 
 impl Histogram {
@@ -72,19 +88,24 @@ impl Histogram {
         self.sum_ns.load(Relaxed) as f64 / n as f64 / 1e6
     }
 
-    /// The `q` quantile (0..1) in milliseconds, from bucket upper bounds.
+    /// The `q` quantile (0..1) in milliseconds: the bucket holding the
+    /// sample of rank `q·n`, linearly interpolated inside it (samples are
+    /// taken as spread evenly over the bucket).
     pub fn quantile_ms(&self, q: f64) -> f64 {
-        let n = self.count();
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        let n: u64 = counts.iter().sum();
         if n == 0 {
             return 0.0;
         }
-        let target = ((n as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, b) in self.buckets.iter().enumerate() {
-            seen += b.load(Relaxed);
-            if seen >= target {
-                return bucket_upper(i) / 1e6;
+        let rank = (n as f64 * q.clamp(0.0, 1.0)).max(f64::MIN_POSITIVE);
+        let mut seen = 0u64;
+        for (i, &c) in counts.iter().enumerate() {
+            if c > 0 && (seen + c) as f64 >= rank {
+                let within = ((rank - seen as f64) / c as f64).clamp(0.0, 1.0);
+                let (lo, hi) = (bucket_lower(i), bucket_upper(i));
+                return (lo + (hi - lo) * within) / 1e6;
             }
+            seen += c;
         }
         bucket_upper(BUCKETS - 1) / 1e6
     }
@@ -109,9 +130,30 @@ impl Histogram {
         }
     }
 
+    /// Loads a snapshot. One of the old layout (4 sub-buckets per octave)
+    /// is re-binned: each old bucket's count goes to the new bucket ending
+    /// where it ended, so its quantiles read as before. Any other layout is
+    /// dropped (the histogram starts empty; the counters are separate).
     fn restore(&self, s: &HistogramSnapshot) {
-        for (b, v) in self.buckets.iter().zip(&s.buckets) {
-            b.store(*v, Relaxed);
+        let len = s.buckets.len();
+        if len == BUCKETS {
+            for (b, v) in self.buckets.iter().zip(&s.buckets) {
+                b.store(*v, Relaxed);
+            }
+        } else if len == OCTAVES * OLD_SUB_BUCKETS {
+            let per = SUB_BUCKETS / OLD_SUB_BUCKETS;
+            for (i, v) in s.buckets.iter().enumerate() {
+                let (octave, frac) = (i / OLD_SUB_BUCKETS, i % OLD_SUB_BUCKETS);
+                let j = octave * SUB_BUCKETS + frac * per + per - 1;
+                self.buckets[j].fetch_add(*v, Relaxed);
+            }
+        } else {
+            if s.buckets.iter().any(|&v| v > 0) {
+                tracing::warn!(
+                    "saved latency histogram has {len} buckets, not {BUCKETS}; starting it from zero"
+                );
+            }
+            return;
         }
         self.sum_ns.store(s.sum_ns, Relaxed);
         self.count.store(s.buckets.iter().sum(), Relaxed);
@@ -276,6 +318,81 @@ mod tests {
             assert!(bucket_upper(b) >= ns as f64, "upper bound at {ns}");
             last = b;
         }
+    }
+
+    /// Issue 15: p50 and p99 came out equal (both 0.196608 ms) for samples
+    /// spread over 150–250 µs.
+    #[test]
+    fn p50_and_p99_differ_within_the_error_bound() {
+        let h = Histogram::default();
+        let mut samples: Vec<u64> = (0..1000u64).map(|i| 150_000 + i * 100).collect();
+        for &s in &samples {
+            h.record(s);
+        }
+        samples.sort_unstable();
+        for q in [0.5, 0.9, 0.99] {
+            let exact = samples[(q * samples.len() as f64) as usize - 1] as f64 / 1e6;
+            let got = h.quantile_ms(q);
+            let err = (got - exact).abs() / exact;
+            assert!(err <= 1.0 / SUB_BUCKETS as f64, "q{q}: {got} vs {exact}");
+        }
+        // Apart by far more than the error bound.
+        assert!(h.quantile_ms(0.99) > h.quantile_ms(0.5) * 1.2);
+        // One value: every quantile within the bound of it.
+        let one = Histogram::default();
+        for _ in 0..10 {
+            one.record(196_000);
+        }
+        for q in [0.01, 0.5, 1.0] {
+            let err = (one.quantile_ms(q) - 0.196).abs() / 0.196;
+            assert!(err <= 1.0 / SUB_BUCKETS as f64, "q{q}");
+        }
+    }
+
+    #[test]
+    fn every_value_lies_in_its_bucket_and_octaves_end_at_powers_of_two() {
+        for ns in (1u64..5000).chain([1 << 20, (1 << 20) + 1, 3 << 30, (1 << 40) - 1]) {
+            let b = bucket_of(ns);
+            assert!(
+                bucket_lower(b) <= ns as f64 && (ns as f64) < bucket_upper(b),
+                "{ns}"
+            );
+            assert!(bucket_upper(b) - bucket_lower(b) <= bucket_lower(b) / SUB_BUCKETS as f64);
+        }
+        for k in 0..OCTAVES {
+            assert_eq!(
+                bucket_upper(k * SUB_BUCKETS + SUB_BUCKETS - 1),
+                2f64.powi(k as i32 + 1)
+            );
+        }
+    }
+
+    #[test]
+    fn old_snapshots_are_rebinned_and_other_layouts_dropped() {
+        // The old layout: 4 buckets per octave; bucket 4·17+1 ended at
+        // 2^17·1.5 ns = 0.196608 ms.
+        let mut old = vec![0u64; OCTAVES * OLD_SUB_BUCKETS];
+        old[4 * 17 + 1] = 5;
+        let h = Histogram::default();
+        h.restore(&HistogramSnapshot {
+            buckets: old,
+            sum_ns: 5 * 180_000,
+        });
+        assert_eq!(h.count(), 5);
+        let p = h.quantile_ms(1.0);
+        assert!((p - 0.196608).abs() < 1e-9, "{p}");
+        assert!((h.mean_ms() - 0.18).abs() < 1e-9);
+
+        let m = Metrics::default();
+        m.layer(LayerId::L2).hits.store(9, Relaxed);
+        let mut snap: Snapshot = crate::store::decode(&m.to_bytes()).unwrap();
+        snap.layers[1].latency.buckets = vec![3; 7];
+        snap.lookup_latency.buckets = vec![1; 7];
+        let r = Metrics::from_bytes(&crate::store::encode(&snap));
+        assert_eq!(r.layer(LayerId::L2).hits.load(Relaxed), 9);
+        assert_eq!(r.layer(LayerId::L2).latency.count(), 0);
+        assert_eq!(r.lookup_latency.count(), 0);
+        assert_eq!(r.lookup_latency.mean_ms(), 0.0);
     }
 
     #[test]

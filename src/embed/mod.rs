@@ -21,6 +21,11 @@ pub enum EmbedError {
     /// The embedder failed (provider error, timeout, bad answer).
     #[error("embedding failed: {0}")]
     Failed(String),
+    /// The text has no letter or digit ("!!!", "?!"): there is no meaning
+    /// to compare, only characters, which L2 matches exactly. L3 never
+    /// embeds such text (and never asks a remote embedder about it).
+    #[error("not semantic: the input has no letters or digits (exact matches only, L2)")]
+    NotSemantic,
 }
 
 /// Turns text into a unit-length vector.

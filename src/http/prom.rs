@@ -32,7 +32,7 @@ use prometheus::{CounterVec, GaugeVec, Opts, Registry, TextEncoder};
 
 use super::error::error_body;
 use crate::cache::layer::LayerId;
-use crate::cache::metrics::Histogram;
+use crate::cache::metrics::{Histogram, SUB_BUCKETS};
 use crate::cache::report::{LayerReport, MetricsReport};
 use crate::cache::CacheManager;
 
@@ -323,9 +323,9 @@ fn histogram_metric(h: &Histogram, labels: Vec<proto::LabelPair>) -> proto::Metr
     let mut octave = 0u32;
     for (i, (_, n)) in raw.iter().enumerate() {
         cumulative += n;
-        // Bucket i = 4·k + 3 ends exactly at 2^(k+1) ns.
-        if i % 4 == 3 {
-            octave = (i / 4) as u32 + 1;
+        // Bucket i = SUB_BUCKETS·k + SUB_BUCKETS − 1 ends exactly at 2^(k+1) ns.
+        if i % SUB_BUCKETS == SUB_BUCKETS - 1 {
+            octave = (i / SUB_BUCKETS) as u32 + 1;
             if (FIRST_OCTAVE..=LAST_OCTAVE).contains(&octave) {
                 let mut b = proto::Bucket::default();
                 b.set_upper_bound(2f64.powi(octave as i32) / 1e9);

@@ -144,15 +144,38 @@ fn check_block(where_: &str, block: &Value) -> Result<(), CacheError> {
             ))
         }
     }
-    if block.get("type").and_then(Value::as_str) == Some("text")
-        && !block.get("text").is_some_and(Value::is_string)
-    {
-        return Err(bad(
-            "invalid_messages",
-            format!("{where_} is a text block without a string \"text\""),
-        ));
+    if block.get("type").and_then(Value::as_str) == Some("text") {
+        match block.get("text") {
+            Some(Value::String(t)) if !t.trim().is_empty() => {}
+            // Anthropic refuses empty and whitespace-only text blocks (and a
+            // breakpoint on one), so the body would fail there.
+            Some(Value::String(_)) => {
+                return Err(bad(
+                    "invalid_messages",
+                    format!(
+                        "{where_} is an empty (or whitespace-only) text block, which Anthropic rejects; remove it"
+                    ),
+                ))
+            }
+            _ => {
+                return Err(bad(
+                    "invalid_messages",
+                    format!("{where_} is a text block without a string \"text\""),
+                ))
+            }
+        }
     }
     Ok(())
+}
+
+/// Whether a breakpoint may go on `block`: anything but a text block with
+/// no visible text.
+fn markable(block: &Value) -> bool {
+    block.get("type").and_then(Value::as_str) != Some("text")
+        || block
+            .get("text")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.trim().is_empty())
 }
 
 /// Checks one message; returns its estimated tokens.
@@ -173,7 +196,7 @@ fn check_message(i: usize, m: &Value) -> Result<u64, CacheError> {
         }
     }
     let tokens = match obj.get("content") {
-        Some(Value::String(s)) if !s.is_empty() => estimate_tokens(s),
+        Some(Value::String(s)) if !s.trim().is_empty() => estimate_tokens(s),
         Some(Value::Array(blocks)) if !blocks.is_empty() => {
             let mut t = 0;
             for (j, b) in blocks.iter().enumerate() {
@@ -189,7 +212,7 @@ fn check_message(i: usize, m: &Value) -> Result<u64, CacheError> {
             return Err(bad(
                 "invalid_messages",
                 format!(
-                    "messages[{i}].content must be a non-empty string or a non-empty array of content blocks"
+                    "messages[{i}].content must be a string with visible text or a non-empty array of content blocks"
                 ),
             ))
         }
@@ -211,8 +234,8 @@ fn strip_message(m: &mut Value) {
     }
 }
 
-/// Puts `cc` on the last content block of message `m`, turning string
-/// content into one text block.
+/// Puts `cc` on the last content block of message `m` that may carry one
+/// (never an empty text block), turning string content into one text block.
 fn mark_message(m: &mut Value, cc: &CacheControl) {
     let Some(obj) = m.as_object_mut() else { return };
     if let Some(Value::String(s)) = obj.get("content") {
@@ -222,7 +245,7 @@ fn mark_message(m: &mut Value, cc: &CacheControl) {
         obj.insert("content".into(), Value::Array(vec![Value::Object(block)]));
     }
     if let Some(Value::Array(blocks)) = obj.get_mut("content") {
-        if let Some(Value::Object(last)) = blocks.last_mut() {
+        if let Some(Value::Object(last)) = blocks.iter_mut().rev().find(|b| markable(b)) {
             last.insert("cache_control".into(), cc.to_value());
         }
     }
@@ -558,6 +581,40 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(p.breakpoints, vec![Breakpoint::System]);
+    }
+
+    /// Issue 15: a last user turn ending in `{"type": "text", "text": ""}`
+    /// got the breakpoint on that empty block, which Anthropic rejects.
+    #[test]
+    fn empty_text_blocks_are_refused_and_never_marked() {
+        for empty in ["", "  \n"] {
+            let err = run(json!({
+                "system_prompt": text(2000),
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {"role": "assistant", "content": "b"},
+                    {"role": "user", "content": [
+                        {"type": "text", "text": text(2000)},
+                        {"type": "text", "text": empty},
+                    ]},
+                ],
+            }))
+            .unwrap_err();
+            assert_eq!(err.code(), "invalid_messages");
+            assert!(err.to_string().contains("messages[2].content[1]"), "{err}");
+        }
+        assert_eq!(
+            code(json!({"system_prompt": "s", "messages": [{"role": "user", "content": " \t"}]})),
+            "invalid_messages"
+        );
+        // Placement itself skips a block without visible text.
+        let mut m = json!({"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}},
+            {"type": "text", "text": ""},
+        ]});
+        mark_message(&mut m, &CacheControl::new(CacheTtl::FiveMinutes));
+        assert!(m["content"][0].get("cache_control").is_some(), "{m}");
+        assert!(m["content"][1].get("cache_control").is_none(), "{m}");
     }
 
     #[test]

@@ -12,7 +12,9 @@ use std::collections::BTreeSet;
 /// Which checks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Guard {
-    /// Numbers (including those inside dates, versions, ids) must be equal.
+    /// Numbers (including those inside dates, versions, ids), in order, with
+    /// sign and decimal separator, must be equal, and so must comparison and
+    /// arithmetic operators.
     pub numbers: bool,
     /// Both texts negated, or neither.
     pub negation: bool,
@@ -61,8 +63,14 @@ impl Guard {
     /// Why `query` must not be answered with the entry cached for `cached`,
     /// or `None` if the checks pass.
     pub fn veto(&self, query: &str, cached: &str) -> Option<&'static str> {
-        if self.numbers && numbers(query) != numbers(cached) {
-            return Some("numbers differ");
+        if self.numbers {
+            let (q, c) = (critical(query), critical(cached));
+            if numbers(&q) != numbers(&c) {
+                return Some("numbers differ");
+            }
+            if q != c {
+                return Some("operators differ");
+            }
         }
         let (qw, cw) = (words(query), words(cached));
         if self.negation && negated(&qw) != negated(&cw) {
@@ -78,15 +86,263 @@ impl Guard {
     }
 }
 
-/// Every maximal run of digits, as a sorted multiset (leading zeros kept:
-/// "007" is not "7").
-fn numbers(text: &str) -> Vec<&str> {
-    let mut out: Vec<&str> = text
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .collect();
-    out.sort_unstable();
+/// One critical token of the numbers check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Crit {
+    /// A number in canonical form (see [`number_at`]).
+    Num(String),
+    /// A comparison or arithmetic operator, canonical symbol.
+    Op(&'static str),
+}
+
+/// The numbers and operators of `text`, in order of appearance.
+///
+/// - A number is a run of digits with `.` or `,` between digit groups, and
+///   its sign: `-`, `+` or `−` directly before the first digit counts as a
+///   sign when it does not follow a letter, digit or closing bracket
+///   ("to -20", "(-3)", "x=-1"; not "2024-01" or "B-52").
+/// - Separators: `d{1,3}(,ddd)+` (optionally followed by `.digits`) is read
+///   as thousands grouping and compared without the commas, so "1,000" and
+///   "1000" agree. Every other `.` or `,` is kept as written: "3.14" and
+///   "3,14" differ (a decimal comma, or a list "3,14", is not a decimal
+///   point as far as the cache can know), and "1.000" is only "1.000".
+///   Leading zeros are kept ("007" is not "7").
+/// - Operators: `< > = ≤ ≥ ≠ <= >= == !=` wherever they stand (not in
+///   `>>` runs or `->`/`=>` arrows); `+ - * × ÷ / ^` only with an operand on
+///   both sides ([`operands`]), so "e-mail", "60-year-old", "G+J" and
+///   "and/or" do not count; `%` after a number; and the operator words
+///   minus, plus, times, multiplied (by), divided (by), mod(ulo), equals
+///   between operands, percent / per cent after a number, and greater/more/larger/higher/bigger and
+///   less/fewer/smaller/lower followed by "than", which are read as the same
+///   symbols so that "10 minus 3" and "10 - 3" agree.
+fn critical(text: &str) -> Vec<Crit> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_ascii_digit() || (is_sign(c) && sign_at(&chars, i)) {
+            let (num, end) = number_at(&chars, i);
+            out.push(Crit::Num(num));
+            i = end;
+        } else if c.is_alphabetic() {
+            let start = i;
+            while i < chars.len() && chars[i].is_alphabetic() {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect::<String>().to_lowercase();
+            if let Some(op) = word_operator(&word, &chars, start, i) {
+                out.push(Crit::Op(op));
+            }
+        } else if let Some((op, len)) = symbol_operator(&chars, i) {
+            out.push(Crit::Op(op));
+            i += len;
+        } else {
+            i += 1;
+        }
+    }
     out
+}
+
+fn is_sign(c: char) -> bool {
+    matches!(c, '-' | '+' | '−')
+}
+
+/// Whether the sign character at `i` belongs to the number after it.
+fn sign_at(chars: &[char], i: usize) -> bool {
+    let next_digit = chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
+    let prev_ok = i == 0 || {
+        let p = chars[i - 1];
+        !(p.is_alphanumeric() || matches!(p, ')' | ']' | '}' | '.' | ','))
+    };
+    next_digit && prev_ok
+}
+
+/// The canonical number starting at `i` (a sign or a digit) and the index
+/// after it.
+fn number_at(chars: &[char], i: usize) -> (String, usize) {
+    let mut j = i;
+    let mut raw = String::new();
+    if is_sign(chars[j]) {
+        raw.push(if chars[j] == '+' { '+' } else { '-' });
+        j += 1;
+    }
+    while j < chars.len() {
+        let c = chars[j];
+        let separator =
+            matches!(c, '.' | ',') && chars.get(j + 1).is_some_and(|d| d.is_ascii_digit());
+        if c.is_ascii_digit() || separator {
+            raw.push(c);
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    (canonical_number(&raw), j)
+}
+
+/// Drops thousands commas from `d{1,3}(,ddd)+(.d+)?`; anything else as written.
+fn canonical_number(raw: &str) -> String {
+    let (sign, body) = match raw.strip_prefix(['-', '+']) {
+        Some(rest) => (&raw[..1], rest),
+        None => ("", raw),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) if !f.contains(['.', ',']) => (i, Some(f)),
+        Some(_) => return raw.to_string(),
+        None => (body, None),
+    };
+    let groups: Vec<&str> = int.split(',').collect();
+    let grouped = groups.len() > 1
+        && (1..=3).contains(&groups[0].len())
+        && groups[1..].iter().all(|g| g.len() == 3);
+    if !grouped {
+        return raw.to_string();
+    }
+    let mut out = format!("{sign}{}", groups.concat());
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
+}
+
+/// Whether a binary operator between `i` and `j` has an operand on both
+/// sides: the nearest non-space character is a digit (or a signed number)
+/// or a lone letter (`x`); with no digit on either side, both letters must
+/// stand apart from the operator (`x - y`, not `e-mail`, `G+J`, `D-W.Va.`),
+/// and a word glued to it is a compound (`60-year-old`).
+fn operands(chars: &[char], i: usize, j: usize) -> bool {
+    let lone_letter = |k: usize| {
+        chars[k].is_alphabetic()
+            && (k == 0 || !chars[k - 1].is_alphanumeric())
+            && chars.get(k + 1).is_none_or(|c| !c.is_alphanumeric())
+    };
+    let numeric = |k: usize| chars[k].is_ascii_digit() || (is_sign(chars[k]) && sign_at(chars, k));
+    let (Some(before), Some(after)) = (
+        chars[..i].iter().rposition(|c| !c.is_whitespace()),
+        (j..chars.len()).find(|&k| !chars[k].is_whitespace()),
+    ) else {
+        return false;
+    };
+    let spaced = before + 1 < i && after > j;
+    match (numeric(before), numeric(after)) {
+        (true, true) => true,
+        (true, false) => lone_letter(after),
+        (false, true) => lone_letter(before),
+        (false, false) => spaced && lone_letter(before) && lone_letter(after),
+    }
+}
+
+/// Whether the nearest non-space character before `i` is a digit.
+fn number_before(chars: &[char], i: usize) -> bool {
+    chars[..i]
+        .iter()
+        .rev()
+        .find(|c| !c.is_whitespace())
+        .is_some_and(char::is_ascii_digit)
+}
+
+/// The operator symbol at `i`, canonicalised, and its length in chars.
+/// Comparisons count wherever they stand, except in runs (`>>` quoting,
+/// `<<`) and arrows (`->`, `=>`).
+fn symbol_operator(chars: &[char], i: usize) -> Option<(&'static str, usize)> {
+    let c = chars[i];
+    let prev = i.checked_sub(1).map(|k| chars[k]);
+    let next = chars.get(i + 1).copied();
+    if matches!(c, '<' | '>') && (prev == Some(c) || next == Some(c)) {
+        return None;
+    }
+    if matches!((c, next), ('-' | '=', Some('>'))) {
+        return None;
+    }
+    if c == '>' && matches!(prev, Some('-' | '=')) {
+        return None;
+    }
+    let two = match (c, next) {
+        ('<', Some('=')) => Some("<="),
+        ('>', Some('=')) => Some(">="),
+        ('=', Some('=')) => Some("="),
+        ('!', Some('=')) => Some("!="),
+        ('*', Some('*')) => Some("^"),
+        _ => None,
+    };
+    if let Some(op) = two {
+        return (op != "^" || operands(chars, i, i + 2)).then_some((op, 2));
+    }
+    let op = match c {
+        '<' => "<",
+        '>' => ">",
+        '=' => "=",
+        '≤' => "<=",
+        '≥' => ">=",
+        '≠' => "!=",
+        '+' => "+",
+        '-' | '−' => "-",
+        '*' | '×' => "*",
+        '÷' | '/' => "/",
+        '^' => "^",
+        '%' => return number_before(chars, i).then_some(("%", 1)),
+        _ => return None,
+    };
+    let comparison = matches!(op, "<" | ">" | "=" | "<=" | ">=" | "!=");
+    (comparison || operands(chars, i, i + 1)).then_some((op, 1))
+}
+
+/// The operator a word stands for, if it is used as one here.
+fn word_operator(word: &str, chars: &[char], start: usize, end: usize) -> Option<&'static str> {
+    let next_word = |from: usize| -> Option<(String, usize)> {
+        let s = (from..chars.len()).find(|&k| !chars[k].is_whitespace())?;
+        let e = (s..chars.len())
+            .find(|&k| !chars[k].is_alphabetic())
+            .unwrap_or(chars.len());
+        (e > s).then(|| (chars[s..e].iter().collect::<String>().to_lowercase(), e))
+    };
+    // "5 percent", "5 per cent": a postfix on a number.
+    if word == "percent" || (word == "per" && next_word(end).is_some_and(|(w, _)| w == "cent")) {
+        return number_before(chars, start).then_some("%");
+    }
+    let arithmetic = match word {
+        "minus" => Some("-"),
+        "plus" => Some("+"),
+        "times" | "multiplied" => Some("*"),
+        "divided" => Some("/"),
+        "mod" | "modulo" => Some("%"),
+        "equals" => Some("="),
+        _ => None,
+    };
+    if let Some(op) = arithmetic {
+        // "divided by 3", "multiplied by x": look past the "by".
+        let after = match next_word(end) {
+            Some((w, e)) if w == "by" => e,
+            _ => end,
+        };
+        return operands(chars, start, after).then_some(op);
+    }
+    let comparison = match word {
+        "greater" | "more" | "larger" | "higher" | "bigger" => ">",
+        "less" | "fewer" | "smaller" | "lower" => "<",
+        _ => return None,
+    };
+    match next_word(end) {
+        Some((w, e)) if w == "than" => {
+            let next = (e..chars.len()).find(|&k| !chars[k].is_whitespace());
+            next.is_some_and(|k| {
+                chars[k].is_ascii_digit() || (is_sign(chars[k]) && sign_at(chars, k))
+            })
+            .then_some(comparison)
+        }
+        _ => None,
+    }
+}
+
+fn numbers(crit: &[Crit]) -> Vec<&str> {
+    crit.iter()
+        .filter_map(|c| match c {
+            Crit::Num(n) => Some(n.as_str()),
+            Crit::Op(_) => None,
+        })
+        .collect()
 }
 
 /// Lowercased words, with `n't` split off as its own word.
@@ -221,6 +477,109 @@ mod tests {
             Some("numbers differ")
         );
         assert_eq!(ALL.veto("order 1234 refund", "refund for order 1234"), None);
+        assert_eq!(
+            ALL.veto("refund order A1234", "refund order A1235"),
+            Some("numbers differ")
+        );
+    }
+
+    /// Issue 15: each pair was served as an L3 hit (0.97–1.0 similar).
+    #[test]
+    fn sign_order_separators_and_operators_must_match() {
+        let differ = [
+            ("Set the temperature to -20", "Set the temperature to 20"),
+            ("Set the temperature to −20", "Set the temperature to 20"),
+            ("What is 10 minus 3?", "What is 3 minus 10?"),
+            ("What is 2/3 as a decimal?", "What is 3/2 as a decimal?"),
+            ("What is 2^10?", "What is 10^2?"),
+            ("What is 3.14 rounded?", "What is 3,14 rounded?"),
+            ("Is x > 5 when x = 3?", "Is x < 5 when x = 3?"),
+            ("What is 10 minus 3?", "What is 10 plus 3?"),
+            ("What is 6 * 2?", "What is 6 / 2?"),
+            ("Is 7 greater than 5?", "Is 7 less than 5?"),
+            ("x >= 3", "x > 3"),
+            ("What is 2 + 3 * 4?", "What is 2 * 3 + 4?"),
+            ("a growth of 5%", "a growth of 5"),
+            ("1,000 users", "1.000 users"),
+            ("is the price > $5", "is the price < $5"),
+            ("what is x + y", "what is x - y"),
+            ("x-3", "x+3"),
+        ];
+        for (a, b) in differ {
+            assert!(ALL.veto(a, b).is_some(), "{a:?} / {b:?} passed");
+            assert!(ALL.veto(b, a).is_some(), "{b:?} / {a:?} passed");
+        }
+    }
+
+    #[test]
+    fn same_numbers_in_the_same_order_still_pass() {
+        let same = [
+            ("What is 10 minus 3?", "what's 10 - 3"),
+            ("What is 10-3?", "What is 10 - 3?"),
+            ("Is x > 5 when x = 3?", "is x > 5 when x = 3"),
+            ("what is x minus y", "what is x - y"),
+            (
+                "up 48 percent year-over-year",
+                "up 48 per cent year-on-year",
+            ),
+            ("the 60-year-old president", "the president, 60,"),
+            ("O'Donnell and G+J sued", "O'Donnell and G+J are suing"),
+            ("TOWNSHIP, N.J. Annika", "TOWNSHIP, N.J. >> Annika"),
+            ("maps a -> b when x = 1", "maps a => b when x = 1"),
+            ("Is 7 greater than 5?", "is 7 > 5"),
+            ("We have 1,000 users", "we have 1000 users"),
+            (
+                "revenue of 1,250,000.50 dollars",
+                "revenue of 1250000.50 dollars",
+            ),
+            (
+                "Set the temperature to -20",
+                "set temperature to -20 please",
+            ),
+            (
+                "two-factor login on my e-mail",
+                "two factor login on my email",
+            ),
+            ("pros and/or cons", "pros and cons"),
+            ("what is 5 divided by 2", "what is 5 / 2"),
+            ("a growth of 5%", "5 percent growth"),
+            (
+                "meeting on 2024-01-05 at 3pm",
+                "the 2024-01-05 meeting at 3pm",
+            ),
+            ("F-16 top speed", "top speed of an F-16"),
+        ];
+        let numbers_only = Guard {
+            numbers: true,
+            ..Guard::OFF
+        };
+        for (a, b) in same {
+            assert_eq!(numbers_only.veto(a, b), None, "{a:?} / {b:?}");
+            assert_eq!(numbers_only.veto(b, a), None, "{b:?} / {a:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_canonical() {
+        let nums = |t: &str| -> Vec<String> {
+            critical(t)
+                .into_iter()
+                .filter_map(|c| match c {
+                    Crit::Num(n) => Some(n),
+                    Crit::Op(_) => None,
+                })
+                .collect()
+        };
+        assert_eq!(nums("1,000 and 1,000,000.5"), ["1000", "1000000.5"]);
+        assert_eq!(
+            nums("3,14 and 3.14 and 1.000 and 007"),
+            ["3,14", "3.14", "1.000", "007"]
+        );
+        assert_eq!(
+            nums("to -20, x=-1, (+3), 2024-01"),
+            ["-20", "-1", "+3", "2024", "01"]
+        );
+        assert_eq!(nums("version 3. Then 1,2,3"), ["3", "1,2,3"]);
     }
 
     #[test]

@@ -184,6 +184,12 @@ fn keyset_add(acc: u64, vkey: u64) -> u64 {
     acc.wrapping_add(xxh3_64(&vkey.to_le_bytes()))
 }
 
+/// Whether `text` has anything to compare by meaning: a letter or a digit
+/// in any script.
+pub fn is_semantic(text: &str) -> bool {
+    text.chars().any(char::is_alphanumeric)
+}
+
 /// The index key of an entry: the low 64 bits of its 128-bit key.
 fn vkey(key: u128) -> u64 {
     key as u64
@@ -485,13 +491,19 @@ impl L3 {
             .min(self.settings.max_ttl_seconds)
     }
 
-    /// Embeds `text`, counting refusals and failures.
+    /// Embeds `text`, counting refusals and failures. Text without a letter
+    /// or digit is refused before the embedder sees it: punctuation has no
+    /// meaning to match ("!!!" and "!!" embed alike), only characters, which
+    /// L2 matches exactly.
     pub fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        if !is_semantic(text) {
+            return Err(EmbedError::NotSemantic);
+        }
         let r = self.embedder.embed(text);
         match &r {
             Err(EmbedError::Unrepresentable(_)) => self.unrepresentable.fetch_add(1, Relaxed),
             Err(EmbedError::Failed(_)) => self.embed_errors.fetch_add(1, Relaxed),
-            Ok(_) => 0,
+            Err(EmbedError::NotSemantic) | Ok(_) => 0,
         };
         r
     }
@@ -900,5 +912,22 @@ impl Layer for L3 {
         self.storage
             .meta_put(COUNTERS_KEY, encode(&self.counters.snapshot()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_semantic;
+
+    #[test]
+    fn text_without_letters_or_digits_is_not_semantic() {
+        for t in [
+            "!!!", "!!", "!?!?", "...", "  \n\t", "", "¿¡", "😀😀", "-- // **",
+        ] {
+            assert!(!is_semantic(t), "{t:?}");
+        }
+        for t in ["a!", "42", "?!3", "안녕", "é", "Ω"] {
+            assert!(is_semantic(t), "{t:?}");
+        }
     }
 }
