@@ -70,6 +70,7 @@ fn serve(mgr: Arc<CacheManager>, settings: &ServerSettings) -> Result<(), String
     let announce = mgr.clone();
     let data = web::Data::from(mgr);
     let server_data = web::Data::new(settings.clone());
+    let gateway = web::Data::new(super::gateway::Gateway::new(settings.gateway.clone()));
     let sys = actix_web::rt::System::new();
     sys.block_on(async move {
         let server = HttpServer::new(move || {
@@ -80,6 +81,7 @@ fn serve(mgr: Arc<CacheManager>, settings: &ServerSettings) -> Result<(), String
                 ))
                 .app_data(data.clone())
                 .app_data(server_data.clone())
+                .app_data(gateway.clone())
                 .configure(routes::configure)
         })
         .workers(settings.workers)
