@@ -492,7 +492,10 @@ mod tests {
     #[test]
     fn gateway_options_resolve() {
         let s = Options::default().resolve().unwrap();
-        assert_eq!(s.server.gateway.upstream_anthropic, "https://api.anthropic.com");
+        assert_eq!(
+            s.server.gateway.upstream_anthropic,
+            "https://api.anthropic.com"
+        );
         assert_eq!(s.server.gateway.upstream_openai, "https://api.openai.com");
         assert!(!s.server.gateway.fresh_when_sampled);
         let o: Options = toml::from_str(

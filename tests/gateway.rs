@@ -142,7 +142,10 @@ fn anthropic_sdk_miss_then_hit_with_breakpoints_and_usage() {
     // The provider key never reaches the log (nor the store, whose bodies
     // are the provider's answers).
     let log = server.log();
-    assert!(!log.contains("SECRET"), "the provider key was logged:\n{log}");
+    assert!(
+        !log.contains("SECRET"),
+        "the provider key was logged:\n{log}"
+    );
     assert!(log.contains("/v1/messages"), "{log}");
     let m = server.metrics();
     assert!(m["gateway"]["requests"].as_u64().unwrap() >= 5, "{m}");

@@ -36,9 +36,9 @@ use metrics::{ratio, Metrics};
 use pricing::{nano, ModelSpec, PriceTable};
 use records::KeyLocks;
 use report::{
-    EntriesSummary, GatewayReport, HealthReport, InvalidateReport, L2Result, L3Result, LatencyReport, LayerReport,
-    LookupReport, MetricsReport, SavingsSummary, StorageHealth, StoreReport, SummaryMetrics,
-    SummaryReport,
+    EntriesSummary, GatewayReport, HealthReport, InvalidateReport, L2Result, L3Result,
+    LatencyReport, LayerReport, LookupReport, MetricsReport, SavingsSummary, StorageHealth,
+    StoreReport, SummaryMetrics, SummaryReport,
 };
 use request::{Invalidate, Limits, Lookup, Store, Usage};
 use scope::Scope;

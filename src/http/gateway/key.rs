@@ -230,8 +230,8 @@ pub fn key(
     params.insert("model".into(), Value::String(family));
     let hash = xxh3_64(canonical_string(&Value::Object(params)).as_bytes());
     let task_type = format!("gw.{}.{shape}.{hash:016x}", provider.name());
-    let scope = ScopeFields::new(Some(namespace), Some(&task_type), system)
-        .map_err(|_| "bad namespace")?;
+    let scope =
+        ScopeFields::new(Some(namespace), Some(&task_type), system).map_err(|_| "bad namespace")?;
     Ok(Keyed {
         scope,
         input,

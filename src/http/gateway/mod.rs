@@ -235,7 +235,10 @@ async fn read_body(payload: web::Payload, s: &ServerSettings) -> Result<Bytes, (
         )),
         Ok(Err(_)) => Err((
             413,
-            format!("request body is larger than the {}-byte limit", s.body_limit),
+            format!(
+                "request body is larger than the {}-byte limit",
+                s.body_limit
+            ),
         )),
         Ok(Ok(Err(e))) => Err((400, format!("cannot read body: {e}"))),
         Ok(Ok(Ok(b))) => Ok(b),
@@ -322,9 +325,7 @@ async fn handle(
     let keyed = parsed
         .as_ref()
         .and_then(|b| key::key(p, b, &namespace, prices).ok())
-        .filter(|k| {
-            !(gw.settings.fresh_when_sampled && k.temperature.is_some_and(|t| t > 0.0))
-        });
+        .filter(|k| !(gw.settings.fresh_when_sampled && k.temperature.is_some_and(|t| t > 0.0)));
     let (Some(mut body), Some(keyed)) = (parsed, keyed) else {
         g.passthrough.fetch_add(1, Relaxed);
         return forward(call, &gw, mgr.clone(), "BYPASS", &[]).await;

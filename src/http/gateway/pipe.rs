@@ -176,7 +176,11 @@ impl Future for HeadFuture<'_> {
     type Output = Head;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Head> {
-        let shared = self.0.shared.as_ref().expect("the pipe has its shared state");
+        let shared = self
+            .0
+            .shared
+            .as_ref()
+            .expect("the pipe has its shared state");
         let mut s = shared.lock();
         match s.head.take() {
             Some(h) => Poll::Ready(h),

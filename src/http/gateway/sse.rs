@@ -156,7 +156,10 @@ impl Accumulator {
             "content_block_stop" => {
                 if let Some((block, json_buf)) = self.blocks.get_mut(index) {
                     if !json_buf.is_empty() {
-                        match (serde_json::from_str::<Value>(json_buf), block.as_object_mut()) {
+                        match (
+                            serde_json::from_str::<Value>(json_buf),
+                            block.as_object_mut(),
+                        ) {
                             (Ok(input), Some(b)) => {
                                 b.insert("input".into(), input);
                             }
@@ -210,7 +213,13 @@ impl Accumulator {
             return;
         }
         let m = self.message.get_or_insert_with(Map::new);
-        for f in ["id", "created", "model", "system_fingerprint", "service_tier"] {
+        for f in [
+            "id",
+            "created",
+            "model",
+            "system_fingerprint",
+            "service_tier",
+        ] {
             if let Some(v) = chunk.get(f) {
                 m.insert(f.into(), v.clone());
             }
@@ -223,7 +232,10 @@ impl Accumulator {
             while self.choices.len() <= i {
                 let mut ch = Map::new();
                 ch.insert("index".into(), json!(self.choices.len()));
-                ch.insert("message".into(), json!({"role": "assistant", "content": null}));
+                ch.insert(
+                    "message".into(),
+                    json!({"role": "assistant", "content": null}),
+                );
                 ch.insert("logprobs".into(), Value::Null);
                 ch.insert("finish_reason".into(), Value::Null);
                 self.choices.push(ch);
@@ -413,7 +425,13 @@ fn replay_anthropic(msg: &Value) -> String {
 fn replay_openai(c: &Value, include_usage: bool) -> String {
     let mut out = String::new();
     let mut base = Map::new();
-    for f in ["id", "created", "model", "system_fingerprint", "service_tier"] {
+    for f in [
+        "id",
+        "created",
+        "model",
+        "system_fingerprint",
+        "service_tier",
+    ] {
         if let Some(v) = c.get(f) {
             base.insert(f.into(), v.clone());
         }
