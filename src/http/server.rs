@@ -85,6 +85,9 @@ fn serve(mgr: Arc<CacheManager>, settings: &ServerSettings) -> Result<(), String
                 .configure(routes::configure)
         })
         .workers(settings.workers)
+        // Streamed answers (the gateway) go out as they come, not after the
+        // client's delayed ACK.
+        .tcp_nodelay(true)
         .shutdown_timeout(30)
         .client_request_timeout(std::time::Duration::from_millis(
             settings.request_timeout_ms,

@@ -528,7 +528,8 @@ fn classify(e: &ureq::Error) -> (u16, &'static str) {
 
 /// The thread of one upstream call: sends it, passes the head and body to
 /// the client, and stores a complete 200 answer before its last bytes go
-/// out (so a client that repeats the request at once finds it).
+/// out (so a client that repeats the request at once finds it). A JSON
+/// answer is read whole first; an event stream is passed on chunk by chunk.
 fn upstream(call: Call, agent: ureq::Agent, mgr: Mgr, tx: Producer) {
     let g = &mgr.metrics().gateway;
     let p = call.provider;
@@ -571,17 +572,53 @@ fn upstream(call: Call, agent: ureq::Agent, mgr: Mgr, tx: Producer) {
         .filter(|(k, _)| !DROPPED_RESPONSE_HEADERS.contains(&k.as_str()))
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    tx.head(Head::Response { status, headers });
     let limit = mgr.settings().limits.max_response_bytes;
     let mut plan = call.plan.filter(|_| status == 200);
-    let mut acc = plan
-        .as_ref()
-        .filter(|_| is_sse)
-        .map(|_| sse::Accumulator::new(p));
-    let mut whole: Option<Vec<u8>> = plan.as_ref().filter(|_| !is_sse).map(|_| Vec::new());
-    let mut seen = 0usize;
     let mut reader = resp.into_body().into_reader();
     let mut buf = vec![0u8; 16 * 1024];
+    let mut seen = 0usize;
+    if !is_sse {
+        // A JSON answer comes at once: read it whole, store it, and send it
+        // in one write. One larger than the store limit is streamed on.
+        let mut whole = Vec::new();
+        if let Err(e) = (&mut reader).take(limit as u64 + 1).read_to_end(&mut whole) {
+            g.upstream_errors.fetch_add(1, Relaxed);
+            tracing::warn!("gateway: reading the upstream answer failed: {e}");
+            let (status, kind) = match e.kind() {
+                std::io::ErrorKind::TimedOut => (504, "timeout_error"),
+                _ => (502, "api_error"),
+            };
+            tx.head(Head::Failed(
+                status,
+                kind,
+                format!("helios-cache gateway: reading the upstream answer failed: {e}"),
+            ));
+            return;
+        }
+        seen = whole.len();
+        if seen <= limit {
+            if let (Ok(body @ Value::Object(_)), Some(k)) =
+                (serde_json::from_slice::<Value>(&whole), plan.take())
+            {
+                if !tx.cancelled() {
+                    store(p, &mgr, k, body);
+                }
+            }
+        }
+        plan = None;
+        tx.head(Head::Response { status, headers });
+        if !tx.push(Bytes::from(whole)) {
+            g.client_disconnects.fetch_add(1, Relaxed);
+            return;
+        }
+        if seen <= limit {
+            tx.finish();
+            return;
+        }
+    } else {
+        tx.head(Head::Response { status, headers });
+    }
+    let mut acc = plan.as_ref().map(|_| sse::Accumulator::new(p));
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -599,16 +636,6 @@ fn upstream(call: Call, agent: ureq::Agent, mgr: Mgr, tx: Producer) {
             // Too large to store: pass the rest through.
             plan = None;
             acc = None;
-            if let Some(w) = whole.take() {
-                if !tx.push(Bytes::from(w)) {
-                    g.client_disconnects.fetch_add(1, Relaxed);
-                    return;
-                }
-            }
-        }
-        if let Some(w) = whole.as_mut() {
-            w.extend_from_slice(chunk);
-            continue;
         }
         if let Some(a) = acc.as_mut() {
             if a.feed(chunk) {
@@ -621,19 +648,6 @@ fn upstream(call: Call, agent: ureq::Agent, mgr: Mgr, tx: Producer) {
             }
         }
         if !tx.push(Bytes::copy_from_slice(chunk)) {
-            g.client_disconnects.fetch_add(1, Relaxed);
-            return;
-        }
-    }
-    if let Some(w) = whole {
-        if let (Ok(body @ Value::Object(_)), Some(k)) =
-            (serde_json::from_slice::<Value>(&w), plan.take())
-        {
-            if !tx.cancelled() {
-                store(p, &mgr, k, body);
-            }
-        }
-        if !tx.push(Bytes::from(w)) {
             g.client_disconnects.fetch_add(1, Relaxed);
             return;
         }
