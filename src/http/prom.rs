@@ -21,6 +21,8 @@
 //!   `helios_cache_gateway_hits_total{layer}` (L2, L3),
 //!   `helios_cache_gateway_{tokens_saved,dollars_saved,prompt_cache_read_tokens,prompt_cache_write_tokens,breakpoints}_total`,
 //!   `helios_cache_gateway_upstream_duration_seconds` (histogram, to the response head)
+//! - `helios_cache_l3_{guard,verifier,feedback}_vetoes_total`,
+//!   `helios_cache_l3_reported_{wrong,right}_total`
 //! - `helios_cache_build_info{version}`, `helios_cache_uptime_seconds`
 
 use std::collections::HashMap;
@@ -242,6 +244,31 @@ const SIMPLE: &[Simple] = &[
         "gateway_breakpoints_total",
         "cache_control breakpoints the gateway placed on forwarded requests.",
         Source::Total(|s| s.report.gateway.breakpoints_placed as f64),
+    ),
+    c(
+        "l3_guard_vetoes_total",
+        "L3 candidates refused by the guard's rules.",
+        Source::Total(|s| s.report.l3_trust.l3_guard_vetoes as f64),
+    ),
+    c(
+        "l3_verifier_vetoes_total",
+        "L3 candidates refused by the pair verifier.",
+        Source::Total(|s| s.report.l3_trust.l3_verifier_vetoes as f64),
+    ),
+    c(
+        "l3_feedback_vetoes_total",
+        "L3 candidates refused because of earlier feedback.",
+        Source::Total(|s| s.report.l3_trust.l3_feedback_vetoes as f64),
+    ),
+    c(
+        "l3_reported_wrong_total",
+        "Served hits reported wrong through /feedback.",
+        Source::Total(|s| s.report.l3_trust.l3_reported_wrong as f64),
+    ),
+    c(
+        "l3_reported_right_total",
+        "Served hits reported right through /feedback.",
+        Source::Total(|s| s.report.l3_trust.l3_reported_right as f64),
     ),
     g(
         "uptime_seconds",
