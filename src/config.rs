@@ -19,6 +19,7 @@ use crate::cache::pricing::{ModelSpec, PriceTable};
 use crate::cache::request::Limits;
 use crate::cache::CacheSettings;
 use crate::embed::EmbeddingOptions;
+use crate::http::gateway::GatewaySettings;
 use crate::http::ServerSettings;
 use crate::store::{Durability, StoreSettings};
 
@@ -212,6 +213,28 @@ pub struct Options {
     #[arg(long, env = "HELIOS_DEFAULT_MODEL")]
     pub default_model: Option<String>,
 
+    /// Base URL the gateway's `POST /v1/messages` forwards misses to.
+    /// [default: https://api.anthropic.com]
+    #[arg(long, env = "HELIOS_UPSTREAM_ANTHROPIC")]
+    pub upstream_anthropic: Option<String>,
+
+    /// Base URL the gateway's `POST /v1/chat/completions` forwards misses to
+    /// (any OpenAI-compatible server: vLLM, Ollama, LiteLLM).
+    /// [default: https://api.openai.com]
+    #[arg(long, env = "HELIOS_UPSTREAM_OPENAI")]
+    pub upstream_openai: Option<String>,
+
+    /// Gateway: requests with an explicit `temperature` > 0 pass through
+    /// uncached (for teams that want sampled answers fresh). [default: false]
+    #[arg(long, env = "HELIOS_GATEWAY_FRESH_WHEN_SAMPLED", num_args = 0..=1, default_missing_value = "true")]
+    pub gateway_fresh_when_sampled: Option<bool>,
+
+    /// Gateway: longest wait for the upstream to connect, or between two reads
+    /// of its answer, in milliseconds; beyond it the client gets a 504.
+    /// [default: 120000]
+    #[arg(long, env = "HELIOS_GATEWAY_UPSTREAM_TIMEOUT_MS")]
+    pub gateway_upstream_timeout_ms: Option<u64>,
+
     /// Per-model prices and prompt-cache minimums (TOML file only: `[[models]]`).
     #[arg(skip)]
     pub models: Option<Vec<ModelSpec>>,
@@ -282,6 +305,10 @@ impl Options {
             embedding_url,
             embedding_api_model,
             embedding_timeout_ms,
+            upstream_anthropic,
+            upstream_openai,
+            gateway_fresh_when_sampled,
+            gateway_upstream_timeout_ms,
             models
         )
     }
@@ -369,6 +396,20 @@ impl Options {
                 request_timeout_ms: self.request_timeout_ms.unwrap_or(10_000),
                 api_key: self.api_key.filter(|k| !k.is_empty()),
                 flush_interval_ms,
+                gateway: GatewaySettings {
+                    upstream_anthropic: self
+                        .upstream_anthropic
+                        .unwrap_or_else(|| "https://api.anthropic.com".into())
+                        .trim_end_matches('/')
+                        .to_string(),
+                    upstream_openai: self
+                        .upstream_openai
+                        .unwrap_or_else(|| "https://api.openai.com".into())
+                        .trim_end_matches('/')
+                        .to_string(),
+                    fresh_when_sampled: self.gateway_fresh_when_sampled.unwrap_or(false),
+                    upstream_timeout_ms: self.gateway_upstream_timeout_ms.unwrap_or(120_000),
+                },
             },
             cache: CacheSettings {
                 store: StoreSettings {
@@ -455,6 +496,7 @@ impl Settings {
         if cache.l2.max_entries == 0 || cache.l2.max_bytes == 0 {
             return bad("l2_max_entries and l2_max_bytes must be positive");
         }
+        server.gateway.check().map_err(ConfigError)?;
         Ok(())
     }
 }
@@ -484,6 +526,29 @@ mod tests {
     fn file_rejects_unknown_keys() {
         let err = toml::from_str::<Options>("bnd = \"x\"").unwrap_err();
         assert!(err.to_string().contains("bnd"));
+    }
+
+    #[test]
+    fn gateway_options_resolve() {
+        let s = Options::default().resolve().unwrap();
+        assert_eq!(
+            s.server.gateway.upstream_anthropic,
+            "https://api.anthropic.com"
+        );
+        assert_eq!(s.server.gateway.upstream_openai, "https://api.openai.com");
+        assert!(!s.server.gateway.fresh_when_sampled);
+        let o: Options = toml::from_str(
+            "upstream_openai = \"http://127.0.0.1:11434/\"\ngateway_fresh_when_sampled = true",
+        )
+        .unwrap();
+        let s = o.resolve().unwrap();
+        assert_eq!(s.server.gateway.upstream_openai, "http://127.0.0.1:11434");
+        assert!(s.server.gateway.fresh_when_sampled);
+        let bad = Options {
+            upstream_anthropic: Some("ftp://x".into()),
+            ..Options::default()
+        };
+        assert!(bad.resolve().is_err());
     }
 
     #[test]

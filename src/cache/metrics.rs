@@ -195,9 +195,44 @@ pub fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
+/// Counters of the drop-in provider gateway (`/v1/messages`,
+/// `/v1/chat/completions`). Kept for the life of the process, not persisted:
+/// the saved snapshot format stays as it was.
+#[derive(Default)]
+pub struct GatewayMetrics {
+    /// Requests received, whatever became of them.
+    pub requests: AtomicU64,
+    pub hits_l2: AtomicU64,
+    pub hits_l3: AtomicU64,
+    /// Requests forwarded after a lookup found nothing (or was skipped by
+    /// `no-cache`).
+    pub misses: AtomicU64,
+    /// Requests forwarded without lookup or store (`no-store`, sampled with
+    /// fresh-when-sampled, or not keyable).
+    pub passthrough: AtomicU64,
+    /// Upstream answers stored.
+    pub stores: AtomicU64,
+    /// Upstream calls that failed: unreachable, timed out, or a non-2xx status.
+    pub upstream_errors: AtomicU64,
+    /// Streams abandoned because the client went away (nothing stored).
+    pub client_disconnects: AtomicU64,
+    /// Time from sending a request upstream to its response head.
+    pub upstream_latency: Histogram,
+    /// Tokens and dollars (nano) of the upstream calls that hits avoided.
+    pub tokens_saved: AtomicU64,
+    pub cost_saved_nano: AtomicU64,
+    /// Prompt-cache reads reported by the provider on forwarded calls.
+    pub prompt_cache_read_tokens: AtomicU64,
+    pub prompt_cache_write_tokens: AtomicU64,
+    /// `cache_control` breakpoints the gateway placed on forwarded requests.
+    pub breakpoints_placed: AtomicU64,
+}
+
 /// All counters.
 #[derive(Default)]
 pub struct Metrics {
+    /// The gateway's counters (not persisted).
+    pub gateway: GatewayMetrics,
     layers: [LayerMetrics; 3],
     pub total_lookups: AtomicU64,
     pub total_hits: AtomicU64,

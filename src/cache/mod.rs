@@ -36,9 +36,9 @@ use metrics::{ratio, Metrics};
 use pricing::{nano, ModelSpec, PriceTable};
 use records::KeyLocks;
 use report::{
-    EntriesSummary, FeedbackReport, HealthReport, InvalidateReport, L2Result, L3Result,
-    LatencyReport, LayerReport, LookupReport, MetricsReport, SavingsSummary, StorageHealth,
-    StoreReport, SummaryMetrics, SummaryReport,
+    EntriesSummary, FeedbackReport, GatewayReport, HealthReport, InvalidateReport, L2Result,
+    L3Result, LatencyReport, LayerReport, LookupReport, MetricsReport, SavingsSummary,
+    StorageHealth, StoreReport, SummaryMetrics, SummaryReport,
 };
 use request::{Feedback, Invalidate, Limits, Lookup, Store, Usage, Verdict};
 use scope::Scope;
@@ -572,6 +572,29 @@ impl CacheManager {
             l1_predictions_correct: m.l1_predictions_correct.load(Relaxed),
             l1_savings: self.l1.savings(),
             l3_trust: self.l3.trust(),
+            gateway: self.gateway_report(),
+        }
+    }
+
+    /// The gateway's counters.
+    pub fn gateway_report(&self) -> GatewayReport {
+        let g = &self.metrics.gateway;
+        GatewayReport {
+            requests: g.requests.load(Relaxed),
+            hits_l2: g.hits_l2.load(Relaxed),
+            hits_l3: g.hits_l3.load(Relaxed),
+            misses: g.misses.load(Relaxed),
+            passthrough: g.passthrough.load(Relaxed),
+            stores: g.stores.load(Relaxed),
+            upstream_errors: g.upstream_errors.load(Relaxed),
+            client_disconnects: g.client_disconnects.load(Relaxed),
+            upstream_latency_ms: latency(&g.upstream_latency),
+            upstream_calls: g.upstream_latency.count(),
+            tokens_saved: g.tokens_saved.load(Relaxed),
+            cost_saved_dollars: g.cost_saved_nano.load(Relaxed) as f64 / 1e9,
+            prompt_cache_read_tokens: g.prompt_cache_read_tokens.load(Relaxed),
+            prompt_cache_write_tokens: g.prompt_cache_write_tokens.load(Relaxed),
+            breakpoints_placed: g.breakpoints_placed.load(Relaxed),
         }
     }
 

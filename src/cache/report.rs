@@ -336,6 +336,29 @@ pub struct MetricsReport {
     pub l1_savings: L1Savings,
     #[serde(flatten)]
     pub l3_trust: L3Trust,
+    /// The drop-in provider gateway.
+    pub gateway: GatewayReport,
+}
+
+/// The gateway's counters (`gateway` of `/metrics`), since the process started.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayReport {
+    pub requests: u64,
+    pub hits_l2: u64,
+    pub hits_l3: u64,
+    pub misses: u64,
+    pub passthrough: u64,
+    pub stores: u64,
+    pub upstream_errors: u64,
+    pub client_disconnects: u64,
+    /// Upstream time to the response head, in milliseconds.
+    pub upstream_latency_ms: LatencyReport,
+    pub upstream_calls: u64,
+    pub tokens_saved: u64,
+    pub cost_saved_dollars: f64,
+    pub prompt_cache_read_tokens: u64,
+    pub prompt_cache_write_tokens: u64,
+    pub breakpoints_placed: u64,
 }
 
 /// How L3 guarded its answers: vetoes by kind, and served hits reported

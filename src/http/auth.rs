@@ -1,5 +1,7 @@
 //! Optional API-key access control: with `--api-key` set, every endpoint
-//! except health needs `Authorization: Bearer <key>`.
+//! except health needs `Authorization: Bearer <key>` or `X-Helios-Api-Key:
+//! <key>` (the gateway's clients need the latter: their `Authorization`
+//! carries the provider's key, which is forwarded upstream).
 //!
 //! The comparison takes the same time whatever the key's content, so the key
 //! cannot be guessed byte by byte from response times.
@@ -36,7 +38,15 @@ fn authorized(req: &ServiceRequest, key: &str) -> bool {
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .unwrap_or("");
-    constant_time_eq(given.trim().as_bytes(), key.as_bytes())
+    let helios = req
+        .headers()
+        .get("x-helios-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // Both are compared, so the time does not tell which one was sent.
+    let by_bearer = constant_time_eq(given.trim().as_bytes(), key.as_bytes());
+    let by_header = constant_time_eq(helios.trim().as_bytes(), key.as_bytes());
+    by_bearer | by_header
 }
 
 /// The middleware: `App::new().wrap(from_fn(require_api_key))`.

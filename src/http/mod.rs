@@ -12,6 +12,7 @@ pub mod auth;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod gateway;
 pub mod handlers;
 pub mod openapi;
 pub mod prom;
@@ -38,4 +39,6 @@ pub struct ServerSettings {
     pub api_key: Option<String>,
     /// Period of the flusher (durability `interval`, counters, state file).
     pub flush_interval_ms: u64,
+    /// The drop-in provider gateway (`/v1/messages`, `/v1/chat/completions`).
+    pub gateway: gateway::GatewaySettings,
 }

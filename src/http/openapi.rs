@@ -49,6 +49,7 @@ L2 matches exact repeats, L3 matches paraphrases. Every error is \
         (name = "cache", description = "Lookup, store, invalidate"),
         (name = "reports", description = "Metrics, health and statistics as JSON"),
         (name = "operations", description = "Prometheus metrics and API documentation"),
+        (name = "gateway", description = "Drop-in provider gateway: point the Anthropic or OpenAI SDK here"),
     )
 )]
 pub struct Frame;

@@ -17,6 +17,10 @@
 //! - `helios_cache_l1_prediction_accuracy`, `helios_cache_l1_predictions_total`,
 //!   `helios_cache_l1_predictions_correct_total`
 //! - `helios_cache_l1_{cost_saved,cache_write_cost,net_saved}_dollars`
+//! - `helios_cache_gateway_{requests,misses,passthrough,stores,upstream_errors,client_disconnects}_total`,
+//!   `helios_cache_gateway_hits_total{layer}` (L2, L3),
+//!   `helios_cache_gateway_{tokens_saved,dollars_saved,prompt_cache_read_tokens,prompt_cache_write_tokens,breakpoints}_total`,
+//!   `helios_cache_gateway_upstream_duration_seconds` (histogram, to the response head)
 //! - `helios_cache_l3_{guard,verifier,feedback}_vetoes_total`,
 //!   `helios_cache_l3_reported_{wrong,right}_total`
 //! - `helios_cache_build_info{version}`, `helios_cache_uptime_seconds`
@@ -187,6 +191,61 @@ const SIMPLE: &[Simple] = &[
         Source::Total(|s| s.report.l1_savings.l1_net_saved),
     ),
     c(
+        "gateway_requests_total",
+        "Requests to the provider gateway (/v1/messages, /v1/chat/completions).",
+        Source::Total(|s| s.report.gateway.requests as f64),
+    ),
+    c(
+        "gateway_misses_total",
+        "Gateway requests forwarded upstream after a miss (or no-cache).",
+        Source::Total(|s| s.report.gateway.misses as f64),
+    ),
+    c(
+        "gateway_passthrough_total",
+        "Gateway requests forwarded without lookup or store.",
+        Source::Total(|s| s.report.gateway.passthrough as f64),
+    ),
+    c(
+        "gateway_stores_total",
+        "Upstream answers the gateway stored.",
+        Source::Total(|s| s.report.gateway.stores as f64),
+    ),
+    c(
+        "gateway_upstream_errors_total",
+        "Upstream calls that failed (unreachable, timed out, non-2xx).",
+        Source::Total(|s| s.report.gateway.upstream_errors as f64),
+    ),
+    c(
+        "gateway_client_disconnects_total",
+        "Gateway streams abandoned because the client went away.",
+        Source::Total(|s| s.report.gateway.client_disconnects as f64),
+    ),
+    c(
+        "gateway_tokens_saved_total",
+        "Model tokens of upstream calls avoided by gateway hits.",
+        Source::Total(|s| s.report.gateway.tokens_saved as f64),
+    ),
+    c(
+        "gateway_dollars_saved_total",
+        "US dollars of upstream calls avoided by gateway hits.",
+        Source::Total(|s| s.report.gateway.cost_saved_dollars),
+    ),
+    c(
+        "gateway_prompt_cache_read_tokens_total",
+        "Prompt-cache read tokens reported on calls the gateway forwarded.",
+        Source::Total(|s| s.report.gateway.prompt_cache_read_tokens as f64),
+    ),
+    c(
+        "gateway_prompt_cache_write_tokens_total",
+        "Prompt-cache write tokens reported on calls the gateway forwarded.",
+        Source::Total(|s| s.report.gateway.prompt_cache_write_tokens as f64),
+    ),
+    c(
+        "gateway_breakpoints_total",
+        "cache_control breakpoints the gateway placed on forwarded requests.",
+        Source::Total(|s| s.report.gateway.breakpoints_placed as f64),
+    ),
+    c(
         "l3_guard_vetoes_total",
         "L3 candidates refused by the guard's rules.",
         Source::Total(|s| s.report.l3_trust.l3_guard_vetoes as f64),
@@ -220,6 +279,8 @@ const SIMPLE: &[Simple] = &[
 
 const LATENCY_HELP: &str = "Time spent in the layer's lookup.";
 const TOTAL_LATENCY_HELP: &str = "Time of whole lookup requests (all layers).";
+const UPSTREAM_HELP: &str = "Time from a gateway request sent upstream to its response head.";
+const GATEWAY_HITS_HELP: &str = "Gateway requests answered from the cache, by layer.";
 
 /// Reads the cache's counters at scrape time.
 pub struct CacheCollector {
@@ -259,6 +320,24 @@ impl CacheCollector {
                 full("lookup_duration_seconds"),
                 TOTAL_LATENCY_HELP.into(),
                 vec![],
+                HashMap::new(),
+            )
+            .expect("valid"),
+        );
+        descs.push(
+            Desc::new(
+                full("gateway_upstream_duration_seconds"),
+                UPSTREAM_HELP.into(),
+                vec![],
+                HashMap::new(),
+            )
+            .expect("valid"),
+        );
+        descs.push(
+            Desc::new(
+                full("gateway_hits_total"),
+                GATEWAY_HITS_HELP.into(),
+                layer(),
                 HashMap::new(),
             )
             .expect("valid"),
@@ -386,6 +465,30 @@ impl Collector for CacheCollector {
             TOTAL_LATENCY_HELP,
             MetricType::HISTOGRAM,
             vec![histogram_metric(&m.lookup_latency, vec![])],
+        ));
+        out.push(family(
+            "gateway_upstream_duration_seconds",
+            UPSTREAM_HELP,
+            MetricType::HISTOGRAM,
+            vec![histogram_metric(&m.gateway.upstream_latency, vec![])],
+        ));
+        let gw = &sample.report.gateway;
+        let hits = [("L2", gw.hits_l2), ("L3", gw.hits_l3)]
+            .into_iter()
+            .map(|(layer, n)| {
+                let mut c = proto::Counter::default();
+                c.set_value(n as f64);
+                let mut m = proto::Metric::default();
+                m.set_label(vec![label("layer", layer)]);
+                m.set_counter(c);
+                m
+            })
+            .collect();
+        out.push(family(
+            "gateway_hits_total",
+            GATEWAY_HITS_HELP,
+            MetricType::COUNTER,
+            hits,
         ));
         let mut info = proto::Metric::default();
         info.set_label(vec![label("version", env!("CARGO_PKG_VERSION"))]);

@@ -13,7 +13,7 @@ use utoipa::OpenApi;
 
 use super::error::error_body;
 use super::openapi::Frame;
-use super::{docs, handlers, prom};
+use super::{docs, gateway, handlers, prom};
 
 /// Route prefix of the cache API.
 pub const PREFIX: &str = "/api/v1/helios/cache";
@@ -56,6 +56,8 @@ route_table! {
     get "/api/v1/helios/cache/stats/layer/{layer}" => handlers::layer_stats,
     post "/api/v1/helios/cache/l1/prepare" => handlers::l1_prepare,
     post "/api/v1/helios/cache/admin/backup" => handlers::backup,
+    post "/v1/messages" => gateway::messages,
+    post "/v1/chat/completions" => gateway::chat_completions,
     get "/metrics" => prom::handler,
     get "/openapi.json" => self::openapi_json,
     get "/docs" => docs::page,

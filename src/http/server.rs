@@ -70,6 +70,7 @@ fn serve(mgr: Arc<CacheManager>, settings: &ServerSettings) -> Result<(), String
     let announce = mgr.clone();
     let data = web::Data::from(mgr);
     let server_data = web::Data::new(settings.clone());
+    let gateway = web::Data::new(super::gateway::Gateway::new(settings.gateway.clone()));
     let sys = actix_web::rt::System::new();
     sys.block_on(async move {
         let server = HttpServer::new(move || {
@@ -80,9 +81,13 @@ fn serve(mgr: Arc<CacheManager>, settings: &ServerSettings) -> Result<(), String
                 ))
                 .app_data(data.clone())
                 .app_data(server_data.clone())
+                .app_data(gateway.clone())
                 .configure(routes::configure)
         })
         .workers(settings.workers)
+        // Streamed answers (the gateway) go out as they come, not after the
+        // client's delayed ACK.
+        .tcp_nodelay(true)
         .shutdown_timeout(30)
         .client_request_timeout(std::time::Duration::from_millis(
             settings.request_timeout_ms,
