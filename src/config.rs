@@ -131,6 +131,10 @@ pub struct Options {
     #[arg(long, env = "HELIOS_MAX_INPUT_BYTES")]
     pub max_input_bytes: Option<usize>,
 
+    /// Most messages accepted in one `messages` conversation. [default: 1000]
+    #[arg(long, env = "HELIOS_MAX_MESSAGES")]
+    pub max_messages: Option<usize>,
+
     /// Largest accepted `response_data` (as JSON text), in bytes. [default: 4194304]
     #[arg(long, env = "HELIOS_MAX_RESPONSE_BYTES")]
     pub max_response_bytes: Option<usize>,
@@ -251,6 +255,7 @@ impl Options {
             api_key,
             backup_root,
             max_input_bytes,
+            max_messages,
             max_response_bytes,
             max_json_depth,
             request_timeout_ms,
@@ -309,6 +314,7 @@ impl Options {
                     .unwrap_or("numbers,negation,antonyms"),
             )
             .map_err(ConfigError)?,
+            chat: crate::cache::l3::ChatSettings::default(),
         };
         let embedding = EmbeddingOptions {
             model: self.embedding_model,
@@ -321,6 +327,7 @@ impl Options {
         let limits = Limits {
             max_input_bytes: self.max_input_bytes.unwrap_or(1 << 20),
             max_response_bytes: self.max_response_bytes.unwrap_or(4 << 20),
+            max_messages: self.max_messages.unwrap_or(1000),
         };
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
         let backup_root = self.backup_root.unwrap_or_else(|| {
@@ -401,11 +408,12 @@ impl Settings {
             return bad("l3_threshold must be between 0 and 1");
         }
         if cache.limits.max_input_bytes == 0
+            || cache.limits.max_messages == 0
             || cache.limits.max_response_bytes == 0
             || !(2..=128).contains(&server.max_json_depth)
             || server.request_timeout_ms == 0
         {
-            return bad("max_input_bytes and max_response_bytes must be positive, max_json_depth 2..=128, request_timeout_ms positive");
+            return bad("max_input_bytes, max_messages and max_response_bytes must be positive, max_json_depth 2..=128, request_timeout_ms positive");
         }
         if server.api_key.as_ref().is_some_and(|k| k.len() < 16) {
             return bad("api_key must be at least 16 characters");

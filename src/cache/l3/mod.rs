@@ -7,6 +7,7 @@
 //! loaded only if sled still holds exactly that key set, and rebuilt from
 //! sled otherwise (after a crash, for example).
 
+pub mod context;
 pub mod guard;
 pub mod index;
 
@@ -31,6 +32,7 @@ use crate::embed::{EmbedError, Embedder};
 use crate::error::CacheError;
 use crate::store::{decode, encode, Storage, WriteBatch};
 
+pub use context::ChatSettings;
 pub use guard::Guard;
 use index::VectorIndex;
 
@@ -48,6 +50,8 @@ pub struct L3Settings {
     /// `None`: the embedder's measured default.
     pub threshold: Option<f64>,
     pub guard: Guard,
+    /// How conversations are represented and compared.
+    pub chat: ChatSettings,
 }
 
 /// The persisted form of an entry (its expiry is the record's prefix).
@@ -329,12 +333,21 @@ impl L3 {
         r
     }
 
+    /// How conversations are represented and compared.
+    pub fn chat_settings(&self) -> &ChatSettings {
+        &self.settings.chat
+    }
+
     /// The best live neighbour in `scope`, if it reaches `threshold` and the
-    /// guard lets it through.
+    /// guard lets it through. `exact` is the request's exact-match text (its
+    /// entry key), `compare` what the guard compares
+    /// ([`context::compare_text`]), `query` the embedding of its standalone
+    /// text.
     pub fn lookup(
         &self,
         scope: &Scope,
-        input: &str,
+        exact: &str,
+        compare: &str,
         query: &[f32],
         threshold: f64,
     ) -> Result<L3Outcome, CacheError> {
@@ -344,7 +357,7 @@ impl L3 {
             .map_err(CacheError::Unavailable)?;
         // The exact text stored in this scope is its own best neighbour,
         // whatever the approximate graph search returned.
-        let exact = scope.entry_key(input);
+        let exact = scope.entry_key(exact);
         if self
             .keymap
             .read()
@@ -379,7 +392,13 @@ impl L3 {
             if rec.scope() != *scope || rec.embedder != self.embedder.id() {
                 continue;
             }
-            if let Some(why) = self.settings.guard.veto(input, &rec.base.input) {
+            let why = context::veto(
+                &self.settings.guard,
+                &self.settings.chat,
+                &context::turns(compare),
+                &context::turns(&rec.base.input),
+            );
+            if let Some(why) = why {
                 // The best live neighbour is the candidate; a weaker one that
                 // happens to pass the guard is more often wrong than right.
                 self.guard_vetoes.fetch_add(1, Relaxed);
@@ -405,11 +424,13 @@ impl L3 {
         Ok(L3Outcome::Miss { best, vetoed: None })
     }
 
-    /// Adds the write to `batch`. The caller holds the key's lock until
-    /// [`L3::commit`] has run.
+    /// Adds the write to `batch`, keyed by `w.input` (the exact-match text)
+    /// and keeping `compare` for the guard. The caller holds the key's lock
+    /// until [`L3::commit`] has run.
     pub fn stage(
         &self,
         w: &EntryWrite,
+        compare: &str,
         vector: Vec<f32>,
         now: u64,
         batch: &mut WriteBatch,
@@ -423,8 +444,10 @@ impl L3 {
             }
         }
         let expires_ms = now.saturating_add(w.ttl_seconds.saturating_mul(1000));
+        let mut base = StoredResponse::new(w, now);
+        base.input = compare.to_string();
         let rec = L3Record {
-            base: StoredResponse::new(w, now),
+            base,
             embedder: self.embedder.id().to_string(),
             vector,
         };
