@@ -60,15 +60,26 @@ fn all_turns() -> Vec<(String, String)> {
 /// assistant turns alternating, the last one the user's.
 fn chats(n: usize) -> Vec<Vec<(String, String)>> {
     let turns = all_turns();
-    let users: Vec<&String> = turns.iter().filter(|t| t.0 == "user").map(|t| &t.1).collect();
-    let bots: Vec<&String> = turns.iter().filter(|t| t.0 != "user").map(|t| &t.1).collect();
+    let users: Vec<&String> = turns
+        .iter()
+        .filter(|t| t.0 == "user")
+        .map(|t| &t.1)
+        .collect();
+    let bots: Vec<&String> = turns
+        .iter()
+        .filter(|t| t.0 != "user")
+        .map(|t| &t.1)
+        .collect();
     (0..n)
         .map(|c| {
             (0..TURNS)
                 .map(|i| {
                     let k = c * 7 + i;
                     match i % 2 {
-                        1 => ("user".to_string(), format!("{} (#{c})", users[k % users.len()])),
+                        1 => (
+                            "user".to_string(),
+                            format!("{} (#{c})", users[k % users.len()]),
+                        ),
                         _ => ("assistant".to_string(), bots[k % bots.len()].clone()),
                     }
                 })
@@ -160,7 +171,10 @@ fn main() {
     c.bench_function("chat_lookup/final_turn_only", |b| {
         b.iter(|| {
             i = (i + 1) % queries.len();
-            black_box(mgr.lookup(&lookup_of(None, queries[i].final_text())).unwrap())
+            black_box(
+                mgr.lookup(&lookup_of(None, queries[i].final_text()))
+                    .unwrap(),
+            )
         })
     });
     c.bench_function("chat_prepare/20_turns", |b| {
@@ -180,7 +194,10 @@ fn main() {
     c.bench_function("chat_guard/20_turns", |b| {
         b.iter(|| {
             i = (i + 1) % stored.len();
-            let (a, b2) = (conversation(&stored[i]), conversation(&stored[(i + 1) % stored.len()]));
+            let (a, b2) = (
+                conversation(&stored[i]),
+                conversation(&stored[(i + 1) % stored.len()]),
+            );
             black_box(context::veto(
                 &guard,
                 &chat_settings,

@@ -174,6 +174,14 @@ pub struct Options {
     #[arg(long, env = "HELIOS_L3_THRESHOLD")]
     pub l3_threshold: Option<f64>,
 
+    /// Cosine similarity a chat lookup (`messages` with history) needs between the standalone texts (0-1). [default: 0.94]
+    #[arg(long, env = "HELIOS_L3_CHAT_THRESHOLD")]
+    pub l3_chat_threshold: Option<f64>,
+
+    /// Cosine similarity the final requests of two chats need (0-1). [default: 0.80]
+    #[arg(long, env = "HELIOS_L3_CHAT_FINAL_THRESHOLD")]
+    pub l3_chat_final_threshold: Option<f64>,
+
     /// False-hit guard checks: `all`, `off`, or a list of numbers,negation,antonyms,entities. [default: numbers,negation,antonyms]
     #[arg(long, env = "HELIOS_L3_GUARD")]
     pub l3_guard: Option<String>,
@@ -264,6 +272,8 @@ impl Options {
             l3_max_entries,
             l3_max_bytes,
             l3_threshold,
+            l3_chat_threshold,
+            l3_chat_final_threshold,
             l3_guard,
             embedding_model,
             embedding_url,
@@ -314,7 +324,14 @@ impl Options {
                     .unwrap_or("numbers,negation,antonyms"),
             )
             .map_err(ConfigError)?,
-            chat: crate::cache::l3::ChatSettings::default(),
+            chat: {
+                let d = crate::cache::l3::ChatSettings::default();
+                crate::cache::l3::ChatSettings {
+                    threshold: self.l3_chat_threshold.unwrap_or(d.threshold),
+                    final_threshold: self.l3_chat_final_threshold.unwrap_or(d.final_threshold),
+                    ..d
+                }
+            },
         };
         let embedding = EmbeddingOptions {
             model: self.embedding_model,
@@ -406,6 +423,10 @@ impl Settings {
             .is_some_and(|t| !(0.0..=1.0).contains(&t))
         {
             return bad("l3_threshold must be between 0 and 1");
+        }
+        let chat = &cache.l3.chat;
+        if !(0.0..=1.0).contains(&chat.threshold) || !(0.0..=1.0).contains(&chat.final_threshold) {
+            return bad("l3_chat_threshold and l3_chat_final_threshold must be between 0 and 1");
         }
         if cache.limits.max_input_bytes == 0
             || cache.limits.max_messages == 0

@@ -71,6 +71,7 @@ struct EvalArgs {
     /// overrides the default, for measuring).
     #[arg(long)]
     chat_names: Option<bool>,
+
     /// Similarity threshold. [default: the configured / measured L3 threshold]
     #[arg(long)]
     threshold: Option<f64>,
@@ -152,6 +153,7 @@ fn run_chat_eval(
     if let Some(n) = args.chat_names {
         settings.l3.chat.names = n;
     }
+
     let hows = match args.sent_as.as_str() {
         "all" => vec![
             eval::ChatAs::Messages,
@@ -169,7 +171,11 @@ fn run_chat_eval(
         let name = path.display().to_string();
         let mut reports = Vec::new();
         for how in &hows {
-            let r = eval::chat_replay(&settings, &pairs, *how, threshold)?;
+            let t = match how {
+                eval::ChatAs::Messages => args.threshold.unwrap_or(settings.l3.chat.threshold),
+                _ => threshold,
+            };
+            let r = eval::chat_replay(&settings, &pairs, *how, t)?;
             if !args.json {
                 eval::print_chat_report(&name, &r);
             }
@@ -185,7 +191,7 @@ fn run_chat_eval(
             false => None,
         };
         if let (Some(points), false) = (&sweep, args.json) {
-            println!("sweep (messages): t  lang served% wrong% ...");
+            println!("sweep (messages): t  t_final  lang served% wrong% ...");
             for p in points {
                 let cells: Vec<String> = p
                     .by_lang
@@ -198,7 +204,12 @@ fn run_chat_eval(
                         )
                     })
                     .collect();
-                println!("{:.2}  {}", p.threshold, cells.join("   "));
+                println!(
+                    "{:.2} {:.2}  {}",
+                    p.threshold,
+                    p.final_threshold,
+                    cells.join("   ")
+                );
             }
         }
         all.insert(

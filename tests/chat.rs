@@ -26,7 +26,10 @@ fn streaming() -> Value {
             "user",
             "I have a StreamMax Premium subscription that I bought through the Apple App Store.",
         ),
-        ("assistant", "Got it: StreamMax Premium via the Apple App Store."),
+        (
+            "assistant",
+            "Got it: StreamMax Premium via the Apple App Store.",
+        ),
         ("user", "I barely watch anything lately."),
         ("assistant", "Understood, I can help with that."),
         ("user", "cancel it"),
@@ -73,7 +76,10 @@ fn an_exact_repeat_of_a_whole_chat_is_an_l2_hit() {
     let r = lookup(&s, &streaming());
     assert_eq!(r["hit"], true, "{r}");
     assert_eq!(r["layer"], "L2_REDIS_EXACT", "{r}");
-    assert_eq!(r["cached_response"]["answer"], "streaming cancellation steps");
+    assert_eq!(
+        r["cached_response"]["answer"],
+        "streaming cancellation steps"
+    );
     assert_eq!(r["entry_id"], stored["entry_id"]);
 
     // Whitespace and content blocks do not change the chat: still L2.
@@ -104,8 +110,10 @@ fn the_same_final_words_in_another_chat_never_hit() {
     // Same last message, another subject: no L2 hit, and the context guard
     // keeps L3 from serving it even at a permissive threshold.
     let r = s
-        .lookup(&json!({"messages": gym(), "task_type": "support", "use_l1": false,
-                        "similarity_threshold": 0.0}))
+        .lookup(
+            &json!({"messages": gym(), "task_type": "support", "use_l1": false,
+                        "similarity_threshold": 0.0}),
+        )
         .ok()
         .clone();
     assert_eq!(r["hit"], false, "{r}");
@@ -115,8 +123,10 @@ fn the_same_final_words_in_another_chat_never_hit() {
     // The last message alone is another request than the chat (and a
     // different key): it does not get the chat's answer from L2.
     let r = s
-        .lookup(&json!({"input_text": "cancel it", "task_type": "support", "use_l1": false,
-                        "system_prompt": "You are a friendly support assistant."}))
+        .lookup(
+            &json!({"input_text": "cancel it", "task_type": "support", "use_l1": false,
+                        "system_prompt": "You are a friendly support assistant."}),
+        )
         .ok()
         .clone();
     assert_ne!(r["layer"], "L2_REDIS_EXACT", "{r}");
@@ -126,8 +136,10 @@ fn the_same_final_words_in_another_chat_never_hit() {
     let mut six = gym();
     six[3]["content"] = json!("The 6-month contract that started in January.");
     let r = s
-        .lookup(&json!({"messages": six, "task_type": "support", "use_l1": false,
-                        "similarity_threshold": 0.0}))
+        .lookup(
+            &json!({"messages": six, "task_type": "support", "use_l1": false,
+                        "similarity_threshold": 0.0}),
+        )
         .ok()
         .clone();
     assert_eq!(r["hit"], false, "{r}");
@@ -145,7 +157,10 @@ fn a_reworded_history_with_small_talk_is_an_l3_hit() {
             "user",
             "I have a StreamMax Premium subscription, I bought it through the Apple App Store.",
         ),
-        ("assistant", "Okay, StreamMax Premium bought in the Apple App Store. How can I help?"),
+        (
+            "assistant",
+            "Okay, StreamMax Premium bought in the Apple App Store. How can I help?",
+        ),
         ("user", "I barely watch anything these days."),
         ("assistant", "Makes sense, let's sort it out."),
         ("user", "cancel it"),
@@ -153,9 +168,16 @@ fn a_reworded_history_with_small_talk_is_an_l3_hit() {
     let r = lookup(&s, &reworded);
     assert_eq!(r["hit"], true, "{r}");
     assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{r}");
-    assert_eq!(r["cached_response"]["answer"], "streaming cancellation steps");
-    assert_eq!(s.lookup(&json!({"messages": reworded, "task_type": "support",
-                                 "use_l1": false})).header("x-helios-cache"), Some("HIT-L3"));
+    assert_eq!(
+        r["cached_response"]["answer"],
+        "streaming cancellation steps"
+    );
+    assert_eq!(
+        s.lookup(&json!({"messages": reworded, "task_type": "support",
+                                 "use_l1": false}))
+            .header("x-helios-cache"),
+        Some("HIT-L3")
+    );
 }
 
 #[test]
@@ -166,8 +188,10 @@ fn system_messages_scope_like_system_prompt() {
     let mut no_system = streaming();
     no_system.as_array_mut().unwrap().remove(0);
     let r = s
-        .lookup(&json!({"messages": no_system, "task_type": "support", "use_l1": false,
-                        "system_prompt": "You are a friendly support assistant."}))
+        .lookup(
+            &json!({"messages": no_system, "task_type": "support", "use_l1": false,
+                        "system_prompt": "You are a friendly support assistant."}),
+        )
         .ok()
         .clone();
     assert_eq!(r["layer"], "L2_REDIS_EXACT", "{r}");
@@ -186,8 +210,10 @@ fn a_single_user_message_is_the_same_request_as_input_text() {
                     "response_data": {"a": 1}, "store_in_l1": false}))
         .ok();
     let r = s
-        .lookup(&json!({"messages": [{"role": "user", "content": "What is machine learning?"}],
-                        "use_l1": false}))
+        .lookup(
+            &json!({"messages": [{"role": "user", "content": "What is machine learning?"}],
+                        "use_l1": false}),
+        )
         .ok()
         .clone();
     assert_eq!(r["layer"], "L2_REDIS_EXACT", "{r}");
@@ -205,20 +231,37 @@ fn bad_shapes_get_coded_400s_and_store_nothing() {
         code(json!({"messages": [msg("user", json!("q")), msg("assistant", json!("a"))]})),
         "last_turn_not_user"
     );
-    assert_eq!(code(json!({"messages": [msg("robot", json!("q"))]})), "unknown_role");
-    assert_eq!(code(json!({"messages": [msg("user", json!(42))]})), "invalid_content");
-    assert_eq!(code(json!({"messages": [msg("user", json!(null))]})), "invalid_content");
+    assert_eq!(
+        code(json!({"messages": [msg("robot", json!("q"))]})),
+        "unknown_role"
+    );
+    assert_eq!(
+        code(json!({"messages": [msg("user", json!(42))]})),
+        "invalid_content"
+    );
+    assert_eq!(
+        code(json!({"messages": [msg("user", json!(null))]})),
+        "invalid_content"
+    );
     assert_eq!(
         code(json!({"messages": [msg("user", json!([{"type": "text", "text": 5}]))]})),
         "invalid_content"
     );
-    assert_eq!(code(json!({"messages": [msg("user", json!("  "))]})), "empty_message");
+    assert_eq!(
+        code(json!({"messages": [msg("user", json!("  "))]})),
+        "empty_message"
+    );
     assert_eq!(
         code(json!({"messages": [msg("user", json!([{"type": "image", "source": {}}]))]})),
         "empty_message"
     );
     let five: Vec<Value> = (0..5)
-        .map(|i| msg(if i % 2 == 0 { "user" } else { "assistant" }, json!(format!("turn {i}"))))
+        .map(|i| {
+            msg(
+                if i % 2 == 0 { "user" } else { "assistant" },
+                json!(format!("turn {i}")),
+            )
+        })
         .collect();
     assert_eq!(code(json!({"messages": five})), "too_many_messages");
     assert_eq!(
@@ -226,8 +269,10 @@ fn bad_shapes_get_coded_400s_and_store_nothing() {
         "input_mismatch"
     );
     assert_eq!(
-        code(json!({"messages": [msg("system", json!("A")), msg("user", json!("q"))],
-                    "system_prompt": "B"})),
+        code(
+            json!({"messages": [msg("system", json!("A")), msg("user", json!("q"))],
+                    "system_prompt": "B"})
+        ),
         "system_prompt_mismatch"
     );
     assert_eq!(code(json!({"task_type": "qa"})), "empty_input");
@@ -249,24 +294,27 @@ fn too_much_text_in_messages_is_refused() {
 
 #[test]
 fn eval_replays_conversation_pairs_against_the_baselines() {
-    let pairs = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/conversations/pairs.jsonl");
+    let pairs = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/conversations/pairs.jsonl"
+    );
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let output = command()
         .args([
-        "--data-dir",
-        data.to_str().unwrap(),
-        "eval",
-        "--mode",
-        "conversation",
-        "--pairs",
-        pairs,
-        "--split",
-        "test",
-        "--limit",
-        "40",
-        "--json",
-    ])
+            "--data-dir",
+            data.to_str().unwrap(),
+            "eval",
+            "--mode",
+            "conversation",
+            "--pairs",
+            pairs,
+            "--split",
+            "test",
+            "--limit",
+            "40",
+            "--json",
+        ])
         .output()
         .unwrap();
     let (out, err) = (

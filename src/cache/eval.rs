@@ -575,7 +575,11 @@ pub fn chat_replay(
         let lang = p.lang.clone().unwrap_or_else(|| "-".into());
         report.by_lang.entry(lang).or_default().add(p.label, layer);
         let cat = p.category.clone().unwrap_or_else(|| "-".into());
-        report.by_category.entry(cat).or_default().add(p.label, layer);
+        report
+            .by_category
+            .entry(cat)
+            .or_default()
+            .add(p.label, layer);
         if (p.label == 1) != layer.is_some() {
             report
                 .errors
@@ -590,12 +594,15 @@ pub fn chat_replay(
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatSweepPoint {
     pub threshold: f64,
+    pub final_threshold: f64,
     pub by_lang: std::collections::BTreeMap<String, ChatCounts>,
 }
 
-/// Sweeps the L3 threshold for conversations sent as `messages`, deciding
-/// each pair as the cache does (exact whole-chat repeat, else standalone
-/// cosine ≥ t and the context guard), without a cache. For tuning.
+/// Sweeps the L3 threshold and the chat final threshold for conversations
+/// sent as `messages`, deciding each pair as the cache does (exact
+/// whole-chat repeat; else standalone cosine ≥ t, the context guard, and
+/// the final requests' similarity ≥ the final threshold), without a cache.
+/// For tuning.
 pub fn chat_sweep(
     embedder: &dyn Embedder,
     guard: Guard,
@@ -603,33 +610,45 @@ pub fn chat_sweep(
     pairs: &[ChatPair],
 ) -> Result<Vec<ChatSweepPoint>, String> {
     use super::l3::context;
-    let steps: Vec<f64> = (50..=99).map(|i| i as f64 / 100.0).collect();
-    let mut points: Vec<ChatSweepPoint> = steps
-        .iter()
-        .map(|t| ChatSweepPoint {
-            threshold: *t,
-            by_lang: Default::default(),
-        })
-        .collect();
+    let mut points: Vec<ChatSweepPoint> = Vec::new();
+    for t in (80..=98).step_by(2) {
+        for tf in (40..=90).step_by(5) {
+            points.push(ChatSweepPoint {
+                threshold: t as f64 / 100.0,
+                final_threshold: tf as f64 / 100.0,
+                by_lang: Default::default(),
+            });
+        }
+    }
     for p in pairs {
         let (_, _, ca) = chat_request(&p.a, ChatAs::Messages, "x")?;
         let (_, _, cb) = chat_request(&p.b, ChatAs::Messages, "x")?;
         let (ca, cb) = (ca.expect("messages"), cb.expect("messages"));
         let (ta, tb) = (ca.user_texts(), cb.user_texts());
         let exact = ca.canonical() == cb.canonical() && ca.system() == cb.system();
-        let sim = match (
-            embedder.embed(&context::standalone(&ta, chat.window)),
-            embedder.embed(&context::standalone(&tb, chat.window)),
-        ) {
-            (Ok(a), Ok(b)) => dot(&a, &b) as f64,
-            _ => f64::NEG_INFINITY,
+        let emb = |t: &str| embedder.embed(t).ok();
+        let vectors = (
+            emb(&context::standalone(&ta, chat.window)),
+            emb(&context::standalone(&tb, chat.window)),
+            emb(ca.final_text()),
+            emb(cb.final_text()),
+        );
+        let (sim, fsim) = match vectors {
+            (Some(sa), Some(sb), Some(fa), Some(fb)) => {
+                let fsim = match ta.len() > 1 || tb.len() > 1 {
+                    true => context::final_similarity(&fb, &fa, &sb, &sa),
+                    false => f64::INFINITY,
+                };
+                (dot(&sa, &sb) as f64, fsim)
+            }
+            _ => (f64::NEG_INFINITY, f64::NEG_INFINITY),
         };
         let allowed = context::veto(&guard, chat, &tb, &ta).is_none();
         let lang = p.lang.clone().unwrap_or_else(|| "-".into());
         for point in points.iter_mut() {
             let layer = if exact {
                 Some(LayerId::L2)
-            } else if sim >= point.threshold && allowed {
+            } else if sim >= point.threshold && allowed && fsim >= point.final_threshold {
                 Some(LayerId::L3)
             } else {
                 None

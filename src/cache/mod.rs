@@ -298,7 +298,14 @@ impl CacheManager {
         resp: &mut LookupReport,
     ) -> Result<(), CacheError> {
         let t = Instant::now();
-        let threshold = req.threshold.unwrap_or(self.l3.default_threshold());
+        let chat = req
+            .conversation
+            .as_ref()
+            .is_some_and(|c| !c.is_single_turn());
+        let threshold = req.threshold.unwrap_or(match chat {
+            true => self.l3.chat_settings().threshold,
+            false => self.l3.default_threshold(),
+        });
         let m = self.metrics.layer(LayerId::L3);
         let vector = match self.l3.embed(&texts.standalone) {
             Ok(v) => v,

@@ -643,7 +643,11 @@ impl Limits {
 
     /// Checks a request's text (the input, or the whole conversation)
     /// against the size and message-count limits.
-    pub fn check_request(&self, input: &str, conv: Option<&Conversation>) -> Result<(), CacheError> {
+    pub fn check_request(
+        &self,
+        input: &str,
+        conv: Option<&Conversation>,
+    ) -> Result<(), CacheError> {
         let Some(conv) = conv else {
             return self.check_input(input);
         };
@@ -651,7 +655,10 @@ impl Limits {
         if n > self.max_messages {
             return Err(CacheError::invalid(
                 "too_many_messages",
-                format!("messages holds {n} messages; the limit is {}", self.max_messages),
+                format!(
+                    "messages holds {n} messages; the limit is {}",
+                    self.max_messages
+                ),
             ));
         }
         if conv.bytes() > self.max_input_bytes {

@@ -74,7 +74,9 @@ fn raw_messages(v: serde_json::Value) -> Result<Vec<RawMessage>, CacheError> {
                                 RawBlock::Invalid("a text block needs a string \"text\"".into())
                             }
                             (Some(Value::String(_)), _) => RawBlock::Other,
-                            _ => RawBlock::Invalid("a content block needs a string \"type\"".into()),
+                            _ => {
+                                RawBlock::Invalid("a content block needs a string \"type\"".into())
+                            }
                         },
                         other => RawBlock::Invalid(format!(
                             "a content block must be an object, got {}",

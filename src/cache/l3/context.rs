@@ -27,12 +27,17 @@ const SEP: char = '\u{1e}';
 const JOIN: &str = "\n.\n";
 
 /// How chats are represented and compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChatSettings {
     /// User turns before the final one that go into the standalone text.
     pub window: usize,
     /// Names (capitalised words, acronyms) must agree between the contexts.
     pub names: bool,
+    /// Cosine of the standalone texts a chat lookup needs (unless the
+    /// request names a `similarity_threshold`).
+    pub threshold: f64,
+    /// Cosine the final requests need between chats (see [`final_similarity`]).
+    pub final_threshold: f64,
 }
 
 impl Default for ChatSettings {
@@ -40,6 +45,8 @@ impl Default for ChatSettings {
         ChatSettings {
             window: 3,
             names: true,
+            threshold: 0.94,
+            final_threshold: 0.80,
         }
     }
 }
@@ -76,6 +83,25 @@ pub fn standalone(user_turns: &[&str], window: usize) -> String {
     let n = user_turns.len();
     let from = n.saturating_sub(window + 1);
     user_turns[from..].join("\n")
+}
+
+/// How much the final requests of two chats mean the same, whichever way
+/// each is phrased: the best cosine of final turn to final turn, or of one
+/// chat's final turn to the other's standalone text (a request asked in one
+/// self-contained turn against the same request asked as "do I need one?"
+/// after the context). The standalone texts alone cannot tell "cancel it"
+/// from "can I pause it?" after the same long context.
+pub fn final_similarity(
+    query_final: &[f32],
+    cached_final: &[f32],
+    query_standalone: &[f32],
+    cached_standalone: &[f32],
+) -> f64 {
+    use crate::embed::dot;
+    let a = dot(query_final, cached_final);
+    let b = dot(query_final, cached_standalone);
+    let c = dot(query_standalone, cached_final);
+    a.max(b).max(c) as f64
 }
 
 /// Whether the checks of `guard` (and names, if asked) pass between `a` and `b`.
@@ -138,7 +164,10 @@ mod tests {
     fn standalone_keeps_the_final_turn_and_the_window_before_it() {
         let t = ["hi", "my plan is StreamMax", "I barely use it", "cancel it"];
         assert_eq!(standalone(&t, 0), "cancel it");
-        assert_eq!(standalone(&t, 2), "my plan is StreamMax\nI barely use it\ncancel it");
+        assert_eq!(
+            standalone(&t, 2),
+            "my plan is StreamMax\nI barely use it\ncancel it"
+        );
         assert_eq!(standalone(&t, 9), t.join("\n"));
     }
 
@@ -159,7 +188,10 @@ mod tests {
     #[test]
     fn earlier_history_and_rewording_do_not_veto() {
         let s = ChatSettings::default();
-        let short = ["So, my StreamMax Premium plan from the Apple store.", "cancel it"];
+        let short = [
+            "So, my StreamMax Premium plan from the Apple store.",
+            "cancel it",
+        ];
         let long = [
             "hi there",
             "what time is it in Tokyo when it's 9am in London?",
@@ -171,6 +203,9 @@ mod tests {
         assert_eq!(veto(&G, &s, &short, &long), None);
         assert_eq!(veto(&G, &s, &long, &short), None);
         // A single turn against a single turn is the plain guard.
-        assert_eq!(veto(&G, &s, &["order 1"], &["order 2"]), Some("numbers differ"));
+        assert_eq!(
+            veto(&G, &s, &["order 1"], &["order 2"]),
+            Some("numbers differ")
+        );
     }
 }

@@ -286,12 +286,18 @@ mod tests {
 
     #[test]
     fn names_agree_is_lenient_on_sentence_starts_only() {
-        assert!(names_agree("Basic Economy.", "I bought a Basic Economy ticket"));
+        assert!(names_agree(
+            "Basic Economy.",
+            "I bought a Basic Economy ticket"
+        ));
         assert!(!names_agree(
             "I have an Indian passport",
             "I have a US passport"
         ));
-        assert!(!names_agree("cancel my StreamMax plan", "cancel my FitHub plan"));
+        assert!(!names_agree(
+            "cancel my StreamMax plan",
+            "cancel my FitHub plan"
+        ));
         assert!(names_agree("한국어 문장", "다른 문장"));
     }
 

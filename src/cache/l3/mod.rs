@@ -369,6 +369,8 @@ impl L3 {
         }
         let best = candidates.first().map(|c| c.1 as f64);
         let now = now_ms();
+        // The query's final turn embedded, when a chat candidate needs it.
+        let mut query_final: Option<Vec<f32>> = None;
         for (vk, sim) in candidates {
             let sim = (sim as f64).min(1.0);
             if sim < threshold {
@@ -392,12 +394,16 @@ impl L3 {
             if rec.scope() != *scope || rec.embedder != self.embedder.id() {
                 continue;
             }
-            let why = context::veto(
+            let (q_turns, c_turns) = (context::turns(compare), context::turns(&rec.base.input));
+            let mut why = context::veto(
                 &self.settings.guard,
                 &self.settings.chat,
-                &context::turns(compare),
-                &context::turns(&rec.base.input),
+                &q_turns,
+                &c_turns,
             );
+            if why.is_none() && (q_turns.len() > 1 || c_turns.len() > 1) {
+                why = self.final_veto(&mut query_final, &q_turns, &c_turns, query, &rec.vector);
+            }
             if let Some(why) = why {
                 // The best live neighbour is the candidate; a weaker one that
                 // happens to pass the guard is more often wrong than right.
@@ -422,6 +428,34 @@ impl L3 {
             }));
         }
         Ok(L3Outcome::Miss { best, vetoed: None })
+    }
+
+    /// Vetoes a chat candidate whose final request means something else
+    /// ([`context::final_similarity`] below the chat final threshold). An
+    /// embedder failure on a final turn vetoes too: unverified, not served.
+    fn final_veto(
+        &self,
+        query_final: &mut Option<Vec<f32>>,
+        q_turns: &[&str],
+        c_turns: &[&str],
+        query: &[f32],
+        cached: &[f32],
+    ) -> Option<&'static str> {
+        fn last<'a>(t: &[&'a str]) -> &'a str {
+            t.last().copied().unwrap_or("")
+        }
+        if query_final.is_none() {
+            match self.embedder.embed(last(q_turns)) {
+                Ok(v) => *query_final = Some(v),
+                Err(_) => return Some("final request differs"),
+            }
+        }
+        let (Some(qf), Ok(cf)) = (query_final.as_deref(), self.embedder.embed(last(c_turns)))
+        else {
+            return Some("final request differs");
+        };
+        let sim = context::final_similarity(qf, &cf, query, cached);
+        (sim < self.settings.chat.final_threshold).then_some("final request differs")
     }
 
     /// Adds the write to `batch`, keyed by `w.input` (the exact-match text)
