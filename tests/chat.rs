@@ -294,11 +294,31 @@ fn too_much_text_in_messages_is_refused() {
 
 #[test]
 fn eval_replays_conversation_pairs_against_the_baselines() {
-    let pairs = concat!(
+    // A few pairs of the test split: should-hit pairs and traps whose final
+    // user message is identical on both sides.
+    let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/conversations/pairs.jsonl"
     );
+    let text = std::fs::read_to_string(path).unwrap();
+    let last =
+        |p: &Value, side: &str| p[side].as_array().unwrap().last().unwrap()["content"].clone();
+    let test: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|p| p["split"] == "test")
+        .collect();
+    let hits: Vec<&Value> = test.iter().filter(|p| p["label"] == 1).take(4).collect();
+    let traps: Vec<&Value> = test
+        .iter()
+        .filter(|p| p["label"] == 0 && last(p, "a") == last(p, "b"))
+        .take(4)
+        .collect();
+    assert_eq!((hits.len(), traps.len()), (4, 4));
     let dir = tempfile::tempdir().unwrap();
+    let few = dir.path().join("few.jsonl");
+    let lines: Vec<String> = hits.iter().chain(&traps).map(|p| p.to_string()).collect();
+    std::fs::write(&few, lines.join("\n")).unwrap();
     let data = dir.path().join("data");
     let output = command()
         .args([
@@ -307,14 +327,8 @@ fn eval_replays_conversation_pairs_against_the_baselines() {
             "eval",
             "--mode",
             "conversation",
-            "--pairs",
-            pairs,
-            "--split",
-            "test",
-            "--limit",
-            "40",
-            "--json",
         ])
+        .args(["--pairs", few.to_str().unwrap(), "--json"])
         .output()
         .unwrap();
     let (out, err) = (
@@ -323,7 +337,7 @@ fn eval_replays_conversation_pairs_against_the_baselines() {
     );
     assert!(output.status.success(), "{err}");
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let file = &v[pairs];
+    let file = &v[few.to_str().unwrap()];
     let replays = file["replays"].as_array().unwrap();
     let by = |how: &str| {
         replays
@@ -332,33 +346,15 @@ fn eval_replays_conversation_pairs_against_the_baselines() {
             .unwrap_or_else(|| panic!("no {how} replay: {file}"))
             .clone()
     };
-    let (chat, last, transcript) = (by("messages"), by("last_message"), by("transcript"));
-    for r in [&chat, &last, &transcript] {
-        let all = &r["all"];
-        assert_eq!(r["pairs"], 40);
-        assert_eq!(
-            all["should_hit"].as_u64().unwrap() + all["traps"].as_u64().unwrap(),
-            40
-        );
+    let (chat, last_only, transcript) = (by("messages"), by("last_message"), by("transcript"));
+    for r in [&chat, &last_only, &transcript] {
+        assert_eq!(r["pairs"], 8);
+        assert_eq!(r["all"]["should_hit"], 4, "{r}");
+        assert_eq!(r["all"]["traps"], 4, "{r}");
     }
-    // Count the traps whose final user message is identical on both sides:
-    // the last-message baseline serves each of them from L2, messages never.
-    let text = std::fs::read_to_string(pairs).unwrap();
-    let identical_final_traps = text
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|p| p["split"] == "test")
-        .take(40)
-        .filter(|p| {
-            let last = |side: &str| p[side].as_array().unwrap().last().unwrap()["content"].clone();
-            p["label"] == 0 && last("a") == last("b")
-        })
-        .count() as u64;
-    assert!(identical_final_traps > 0);
-    assert_eq!(last["all"]["wrong_l2"], identical_final_traps, "{last}");
+    // The last-message baseline serves every one of these traps from L2;
+    // sent as messages, no trap is ever an L2 hit.
+    assert_eq!(last_only["all"]["wrong_l2"], 4, "{last_only}");
     assert_eq!(chat["all"]["wrong_l2"], 0, "{chat}");
-    assert!(
-        chat["all"]["wrong"].as_u64().unwrap() < identical_final_traps,
-        "{chat}"
-    );
+    assert!(chat["all"]["wrong"].as_u64().unwrap() < 4, "{chat}");
 }

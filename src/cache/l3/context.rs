@@ -113,7 +113,8 @@ fn agree(guard: &Guard, names: bool, a: &str, b: &str) -> bool {
 /// chat `query` (user turns, final last), or `None`.
 ///
 /// Two single turns get the plain guard. Otherwise the facts of one whole
-/// chat must agree with those of a suffix of the other's user turns.
+/// chat must agree with those of a suffix of the other's user turns, at
+/// least as long as the standalone window.
 pub fn veto(
     guard: &Guard,
     settings: &ChatSettings,
@@ -126,8 +127,11 @@ pub fn veto(
     }
     let whole_q = query.join(JOIN);
     let whole_c = cached.join(JOIN);
+    // A suffix holds at least the turns the standalone text holds: a short
+    // suffix says nothing (no negation in "show me the code" is no evidence).
+    let shortest = |other: &[&str]| (settings.window + 1).min(other.len()).max(1);
     let suffix_agrees = |whole: &str, other: &[&str]| {
-        (1..=other.len()).any(|k| {
+        (shortest(other)..=other.len()).any(|k| {
             let part = other[other.len() - k..].join(JOIN);
             agree(guard, settings.names, whole, &part)
         })
@@ -187,7 +191,10 @@ mod tests {
 
     #[test]
     fn earlier_history_and_rewording_do_not_veto() {
-        let s = ChatSettings::default();
+        let s = ChatSettings {
+            window: 1,
+            ..ChatSettings::default()
+        };
         let short = [
             "So, my StreamMax Premium plan from the Apple store.",
             "cancel it",
