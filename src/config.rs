@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::cache::l1::L1Settings;
 use crate::cache::l2::L2Settings;
-use crate::cache::l3::{Guard, L3Settings};
+use crate::cache::l3::{Guard, L3Settings, VerifierChoice};
 use crate::cache::pricing::{ModelSpec, PriceTable};
 use crate::cache::request::Limits;
 use crate::cache::CacheSettings;
@@ -186,6 +186,15 @@ pub struct Options {
     #[arg(long, env = "HELIOS_L3_GUARD")]
     pub l3_guard: Option<String>,
 
+    /// Pair verifier that reads both texts of a semantic candidate and decides
+    /// whether the cached answer fits: `bundled`, `off` or a verifier directory. [default: bundled]
+    #[arg(long, env = "HELIOS_L3_VERIFIER")]
+    pub l3_verifier: Option<String>,
+
+    /// Score (0-1) the verifier must give a candidate to serve it. [default: the verifier's calibrated threshold]
+    #[arg(long, env = "HELIOS_L3_VERIFIER_THRESHOLD")]
+    pub l3_verifier_threshold: Option<f64>,
+
     /// Embedding model: a model2vec directory (config.json, model.safetensors,
     /// tokenizer.json) or a Hugging Face model id (downloaded once into the
     /// data directory, where the network allows). [default: the bundled model]
@@ -275,6 +284,8 @@ impl Options {
             l3_chat_threshold,
             l3_chat_final_threshold,
             l3_guard,
+            l3_verifier,
+            l3_verifier_threshold,
             embedding_model,
             embedding_url,
             embedding_api_model,
@@ -332,6 +343,9 @@ impl Options {
                     ..d
                 }
             },
+            verifier_threshold: self.l3_verifier_threshold,
+            verifier: VerifierChoice::parse(self.l3_verifier.as_deref().unwrap_or("bundled"))
+                .map_err(ConfigError)?,
         };
         let embedding = EmbeddingOptions {
             model: self.embedding_model,
@@ -427,6 +441,13 @@ impl Settings {
         let chat = &cache.l3.chat;
         if !(0.0..=1.0).contains(&chat.threshold) || !(0.0..=1.0).contains(&chat.final_threshold) {
             return bad("l3_chat_threshold and l3_chat_final_threshold must be between 0 and 1");
+        }
+        if cache
+            .l3
+            .verifier_threshold
+            .is_some_and(|t| !(0.0..=1.0).contains(&t))
+        {
+            return bad("l3_verifier_threshold must be between 0 and 1");
         }
         if cache.limits.max_input_bytes == 0
             || cache.limits.max_messages == 0

@@ -48,19 +48,20 @@ struct EvalArgs {
     /// Pair files to evaluate.
     #[arg(long = "pairs", required = true)]
     pairs: Vec<PathBuf>,
-    /// `pairwise`, `replay` or `both` for text pairs; `conversation` for
-    /// pairs of message lists (replayed as messages and as the two
-    /// baselines: last message only, pasted transcript).
+    /// `pairwise`, `replay`, `both` or `isolated` (each pair alone in its
+    /// own namespace, stored and looked up through the real waterfall);
+    /// `conversation` for pairs of message lists (replayed as messages and
+    /// as the two baselines: last message only, pasted transcript).
     #[arg(long, default_value = "both")]
     mode: String,
-    /// Conversation mode: only pairs whose `split` field is this (e.g. dev, test).
+    /// Only pairs whose `split` field is this (e.g. `test`).
     #[arg(long)]
     split: Option<String>,
     /// Conversation mode: how to send each chat: messages, last_message,
     /// transcript, or all three.
     #[arg(long = "as", default_value = "all")]
     sent_as: String,
-    /// Conversation mode: also sweep the threshold (as messages) and print it.
+    /// Conversation mode: also sweep the thresholds (as messages) and print them.
     #[arg(long)]
     sweep: bool,
     /// Conversation mode: user turns of context in the standalone text
@@ -71,7 +72,6 @@ struct EvalArgs {
     /// overrides the default, for measuring).
     #[arg(long)]
     chat_names: Option<bool>,
-
     /// Similarity threshold. [default: the configured / measured L3 threshold]
     #[arg(long)]
     threshold: Option<f64>,
@@ -86,9 +86,9 @@ struct EvalArgs {
 fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<(), String> {
     use helios_cache::cache::eval;
     let settings = settings.cache;
-    if !["pairwise", "replay", "both", "conversation"].contains(&args.mode.as_str()) {
+    if !["pairwise", "replay", "both", "isolated", "conversation"].contains(&args.mode.as_str()) {
         return Err(format!(
-            "--mode must be pairwise, replay, both or conversation, not {:?}",
+            "--mode must be pairwise, replay, both, isolated or conversation, not {:?}",
             args.mode
         ));
     }
@@ -107,14 +107,26 @@ fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<
         embedder: String,
         pairwise: Option<eval::PairwiseReport>,
         replay: Option<eval::ReplayReport>,
+        isolated: Option<eval::IsolatedReport>,
     }
     let mut all = std::collections::BTreeMap::new();
     for path in &args.pairs {
-        let pairs = eval::read_pairs(path, args.limit)?;
-        let pw = (args.mode != "replay")
+        let mut pairs = eval::read_pairs(path, None)?;
+        if let Some(split) = &args.split {
+            pairs.retain(|p| p.split.as_deref() == Some(split.as_str()));
+        }
+        if let Some(limit) = args.limit {
+            pairs.truncate(limit);
+        }
+        let mode = args.mode.as_str();
+        let pw = matches!(mode, "pairwise" | "both")
             .then(|| eval::pairwise(embedder.as_ref(), settings.l3.guard, &pairs, threshold));
-        let rp = match args.mode != "pairwise" {
-            true => Some(eval::replay(&settings, &pairs, threshold)?),
+        let rp = match matches!(mode, "replay" | "both") {
+            true => Some(eval::replay(&settings, &pairs, args.threshold)?),
+            false => None,
+        };
+        let iso = match mode == "isolated" {
+            true => Some(eval::isolated(&settings, &pairs, args.threshold)?),
             false => None,
         };
         let name = path.display().to_string();
@@ -125,10 +137,11 @@ fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<
                     embedder: embedder.id().to_string(),
                     pairwise: pw,
                     replay: rp,
+                    isolated: iso,
                 },
             );
         } else {
-            eval::print_report(&name, pw.as_ref(), rp.as_ref());
+            eval::print_report(&name, pw.as_ref(), rp.as_ref(), iso.as_ref());
         }
     }
     if args.json {

@@ -32,7 +32,7 @@ LOG=stderr
 MAXCONN=256
 RUNAS=
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
     case "$1" in

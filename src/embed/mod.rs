@@ -9,7 +9,7 @@ mod openai;
 mod static_model;
 
 pub use openai::OpenAiEmbedder;
-pub use static_model::StaticEmbedder;
+pub use static_model::{Bundled, StaticEmbedder};
 
 /// Why a text has no embedding.
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +30,14 @@ pub trait Embedder: Send + Sync {
     fn dims(&self) -> usize;
     /// A unit-length vector of `dims()` numbers.
     fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError>;
-    /// The cosine threshold measured for this embedder, if any.
+    /// The cosine threshold measured for this embedder when the cosine
+    /// alone decides, if any.
     fn default_threshold(&self) -> Option<f64> {
+        None
+    }
+    /// The loose gate measured for this embedder when a pair verifier
+    /// decides after it, if any.
+    fn default_gate(&self) -> Option<f64> {
         None
     }
 }
@@ -126,6 +132,20 @@ pub fn from_options(
     let Some(model) = &opts.model else {
         return Ok(Arc::new(StaticEmbedder::bundled()?));
     };
+    if let Some(which) = model
+        .starts_with("bundled:")
+        .then(|| Bundled::by_name(model))
+        .flatten()
+    {
+        return Ok(Arc::new(StaticEmbedder::bundled_model(which)?));
+    }
+    if model.starts_with("bundled:") {
+        let names: Vec<&str> = Bundled::ALL.iter().map(|b| b.name()).collect();
+        return Err(EmbedInitError(format!(
+            "--embedding-model {model:?}: no such bundled model; bundled models are {}",
+            names.join(", ")
+        )));
+    }
     let path = std::path::Path::new(model);
     if path.is_dir() {
         return Ok(Arc::new(StaticEmbedder::from_dir(path)?));

@@ -1,9 +1,11 @@
 //! Static (model2vec-format) embedders: one vector per vocabulary token, the
 //! embedding of a text is the mean of its tokens' vectors, normalised.
 //!
-//! The bundled default is compiled into the binary, so it needs no file and
-//! no network. Any model2vec directory (`config.json`, `model.safetensors`,
-//! `tokenizer.json`) loads the same way.
+//! Two models are compiled into the binary, so they need no file and no
+//! network: the default, distilled from multilingual-e5-small (Korean and
+//! English, `tools/distill/RESULTS-e5.md`), and the English-only MiniLM one
+//! of the first release. Any model2vec directory (`config.json`,
+//! `model.safetensors`, `tokenizer.json`) loads the same way.
 
 use std::path::Path;
 
@@ -13,13 +15,68 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::{normalize, EmbedError, Embedder};
 
-const BUNDLED_TOKENIZER: &[u8] =
-    include_bytes!("../../assets/embedder/minilm-l6-static/tokenizer.json");
-const BUNDLED_MODEL: &[u8] =
-    include_bytes!("../../assets/embedder/minilm-l6-static/model.safetensors");
+/// A model compiled into the binary, with its measured thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bundled {
+    /// Korean and English, distilled from multilingual-e5-small (the default).
+    MultilingualE5,
+    /// English only, distilled from all-MiniLM-L6-v2 (the first release's model).
+    MiniLm,
+}
 
-/// Cosine threshold measured for the bundled model (see README, L3 accuracy).
-pub const BUNDLED_THRESHOLD: f64 = 0.86;
+impl Bundled {
+    pub const ALL: [Bundled; 2] = [Bundled::MultilingualE5, Bundled::MiniLm];
+
+    /// The name `--embedding-model bundled:<name>` selects.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bundled::MultilingualE5 => "multilingual-e5-small-static",
+            Bundled::MiniLm => "minilm-l6-static",
+        }
+    }
+
+    fn files(self) -> (&'static [u8], &'static [u8]) {
+        match self {
+            Bundled::MultilingualE5 => (
+                include_bytes!("../../assets/embedder/multilingual-e5-small-static/tokenizer.json"),
+                include_bytes!(
+                    "../../assets/embedder/multilingual-e5-small-static/model.safetensors"
+                ),
+            ),
+            Bundled::MiniLm => (
+                include_bytes!("../../assets/embedder/minilm-l6-static/tokenizer.json"),
+                include_bytes!("../../assets/embedder/minilm-l6-static/model.safetensors"),
+            ),
+        }
+    }
+
+    /// Cosine threshold measured for precision when the cosine alone decides
+    /// (see README, L3 accuracy).
+    pub fn threshold(self) -> f64 {
+        match self {
+            Bundled::MultilingualE5 => 0.84,
+            Bundled::MiniLm => 0.86,
+        }
+    }
+
+    /// Loose cosine gate before the pair verifier: the largest threshold
+    /// that keeps 95% of the dev positives of the labelled sets
+    /// (`tools/distill/RESULTS-e5.md`; MiniLM by the same rule).
+    pub fn gate(self) -> f64 {
+        match self {
+            Bundled::MultilingualE5 => 0.66,
+            Bundled::MiniLm => 0.70,
+        }
+    }
+
+    /// Looks a bundled model up by name (with or without `bundled:`).
+    pub fn by_name(name: &str) -> Option<Bundled> {
+        let n = name.strip_prefix("bundled:").unwrap_or(name);
+        Bundled::ALL
+            .into_iter()
+            .find(|b| b.name() == n || b.name().trim_end_matches("-static") == n)
+    }
+}
 
 /// A static embedding model.
 pub struct StaticEmbedder {
@@ -34,6 +91,7 @@ pub struct StaticEmbedder {
     /// Optional per-token weight.
     weights: Option<Vec<f32>>,
     threshold: Option<f64>,
+    gate: Option<f64>,
 }
 
 fn f16_to_f32(bits: u16) -> f32 {
@@ -89,11 +147,17 @@ fn to_u32(dtype: Dtype, data: &[u8]) -> Result<Vec<u32>, String> {
 }
 
 impl StaticEmbedder {
-    /// The model compiled into the binary.
+    /// The default model compiled into the binary.
     pub fn bundled() -> Result<StaticEmbedder, String> {
-        let mut e =
-            StaticEmbedder::from_bytes("minilm-l6-static", BUNDLED_TOKENIZER, BUNDLED_MODEL)?;
-        e.threshold = Some(BUNDLED_THRESHOLD);
+        StaticEmbedder::bundled_model(Bundled::MultilingualE5)
+    }
+
+    /// One of the models compiled into the binary.
+    pub fn bundled_model(which: Bundled) -> Result<StaticEmbedder, String> {
+        let (tokenizer, model) = which.files();
+        let mut e = StaticEmbedder::from_bytes(which.name(), tokenizer, model)?;
+        e.threshold = Some(which.threshold());
+        e.gate = Some(which.gate());
         Ok(e)
     }
 
@@ -121,7 +185,7 @@ impl StaticEmbedder {
         tok.with_padding(None);
         tok.with_truncation(None)
             .map_err(|e| format!("tokenizer.json: {e}"))?;
-        let unk_id = unk_token(tokenizer).and_then(|t| tok.token_to_id(&t));
+        let unk_id = unk_id(tokenizer, &tok);
         let st = SafeTensors::deserialize(model).map_err(|e| format!("model.safetensors: {e}"))?;
         let emb = st
             .tensor("embeddings")
@@ -161,6 +225,7 @@ impl StaticEmbedder {
             mapping,
             weights,
             threshold: None,
+            gate: None,
         })
     }
 
@@ -173,10 +238,15 @@ impl StaticEmbedder {
     }
 }
 
-/// The tokenizer model's `unk_token`, read from tokenizer.json.
-fn unk_token(tokenizer_json: &[u8]) -> Option<String> {
+/// The id of the tokenizer model's unknown token, read from tokenizer.json:
+/// `unk_token` (WordPiece, BPE) or `unk_id` (Unigram, SentencePiece).
+fn unk_id(tokenizer_json: &[u8], tok: &Tokenizer) -> Option<u32> {
     let v: serde_json::Value = serde_json::from_slice(tokenizer_json).ok()?;
-    v["model"]["unk_token"].as_str().map(str::to_string)
+    let model = &v["model"];
+    match model["unk_token"].as_str() {
+        Some(t) => tok.token_to_id(t),
+        None => model["unk_id"].as_u64().map(|id| id as u32),
+    }
 }
 
 /// Whether the tokens cover the text well enough to mean something: most
@@ -203,9 +273,14 @@ fn representable(
         )));
     }
     // Tokens per source character span: a span holding one character but
-    // several tokens is a shattered character.
+    // several tokens is a shattered character. A SentencePiece word-start
+    // marker alone ("▁") shares its offsets with the next character and is
+    // not a piece of it.
     let mut per_span: std::collections::HashMap<(usize, usize), u32> = Default::default();
-    for span in enc.get_offsets() {
+    for (span, token) in enc.get_offsets().iter().zip(enc.get_tokens()) {
+        if token.chars().all(|c| c == '\u{2581}' || c.is_whitespace()) {
+            continue;
+        }
         *per_span.entry(*span).or_default() += 1;
     }
     let shattered: usize = per_span
@@ -232,6 +307,10 @@ impl Embedder for StaticEmbedder {
 
     fn default_threshold(&self) -> Option<f64> {
         self.threshold
+    }
+
+    fn default_gate(&self) -> Option<f64> {
+        self.gate
     }
 
     fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
@@ -278,27 +357,74 @@ mod tests {
     }
 
     #[test]
-    fn bundled_model_separates_paraphrase_from_unrelated() {
-        let m = StaticEmbedder::bundled().unwrap();
-        let a = m.embed("How do I reset my password?").unwrap();
-        let b = m.embed("How can I reset my password?").unwrap();
-        let c = m.embed("What is the capital of France?").unwrap();
-        assert_eq!(a.len(), m.dims());
-        assert!(dot(&a, &b) > 0.9, "paraphrase {}", dot(&a, &b));
-        assert!(dot(&a, &c) < 0.6, "unrelated {}", dot(&a, &c));
+    fn bundled_models_separate_paraphrase_from_unrelated() {
+        for which in Bundled::ALL {
+            let m = StaticEmbedder::bundled_model(which).unwrap();
+            let a = m.embed("How do I reset my password?").unwrap();
+            let b = m.embed("How can I reset my password?").unwrap();
+            let c = m.embed("What is the capital of France?").unwrap();
+            assert_eq!(a.len(), m.dims());
+            assert!(dot(&a, &b) > 0.9, "paraphrase {}", dot(&a, &b));
+            assert!(dot(&a, &c) < 0.6, "unrelated {}", dot(&a, &c));
+        }
     }
 
     #[test]
-    fn bundled_model_refuses_korean() {
-        let m = StaticEmbedder::bundled().unwrap();
+    fn the_english_model_refuses_korean() {
+        let m = StaticEmbedder::bundled_model(Bundled::MiniLm).unwrap();
         let err = m.embed("비밀번호를 어떻게 재설정하나요?").unwrap_err();
+        assert!(matches!(err, EmbedError::Unrepresentable(_)), "{err}");
+    }
+
+    #[test]
+    fn the_default_model_takes_short_korean_and_english() {
+        let m = StaticEmbedder::bundled().unwrap();
+        // Short Korean texts: SentencePiece emits a lone "▁" whose offsets
+        // are the next syllable's; that must not count as a shattered letter.
+        for text in [
+            "걔 너무 싫다",
+            "비밀번호 변경",
+            "안녕",
+            "환불 요청",
+            "날씨 알려줘",
+            "불 꺼",
+        ] {
+            let v = m.embed(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(v.len(), m.dims());
+        }
+        let a = m.embed("비밀번호를 어떻게 재설정하나요?").unwrap();
+        let b = m.embed("비밀번호 재설정은 어떻게 하나요?").unwrap();
+        let c = m.embed("내일 서울 날씨는 어때?").unwrap();
+        assert!(
+            dot(&a, &b) > dot(&a, &c) + 0.1,
+            "{} {}",
+            dot(&a, &b),
+            dot(&a, &c)
+        );
+        let e = m.embed("How do I reset my password?").unwrap();
+        let f = m.embed("How can I reset my password?").unwrap();
+        assert!(dot(&e, &f) > 0.9);
+    }
+
+    #[test]
+    fn unknown_pieces_are_recognised_in_both_tokenizer_kinds() {
+        for which in Bundled::ALL {
+            let m = StaticEmbedder::bundled_model(which).unwrap();
+            assert!(m.unk_id.is_some(), "{which:?} has no unknown id");
+        }
+        // Text made only of pieces the Korean+English vocabulary lacks.
+        let m = StaticEmbedder::bundled().unwrap();
+        let err = m.embed("ฉันชอบกินข้าวมากที่สุด").unwrap_err();
         assert!(matches!(err, EmbedError::Unrepresentable(_)), "{err}");
     }
 
     #[test]
     fn ids_name_the_vector_space() {
         let m = StaticEmbedder::bundled().unwrap();
-        assert!(m.id().starts_with("static:minilm-l6-static:"));
+        assert!(m.id().starts_with("static:multilingual-e5-small-static:"));
         assert!(m.id().ends_with("/256"));
+        let m = StaticEmbedder::bundled_model(Bundled::MiniLm).unwrap();
+        assert!(m.id().starts_with("static:minilm-l6-static:"));
+        assert_eq!(Bundled::by_name("bundled:minilm-l6"), Some(Bundled::MiniLm));
     }
 }
