@@ -105,7 +105,7 @@ fn an_exact_repeat_of_a_whole_chat_is_an_l2_hit() {
 
 #[test]
 fn the_same_final_words_in_another_chat_never_hit() {
-    let s = Server::start();
+    let s = Server::builder().args(["--l3-verifier", "off"]).start();
     store(&s, &streaming(), "streaming cancellation steps");
     // Same last message, another subject: no L2 hit, and the context guard
     // keeps L3 from serving it even at a permissive threshold.
@@ -147,7 +147,9 @@ fn the_same_final_words_in_another_chat_never_hit() {
 
 #[test]
 fn a_reworded_history_with_small_talk_is_an_l3_hit() {
-    let s = Server::start();
+    // The cosine/guard mechanics; the pair verifier (default) is not yet
+    // calibrated on standalone chat texts.
+    let s = Server::builder().args(["--l3-verifier", "off"]).start();
     store(&s, &streaming(), "streaming cancellation steps");
     let reworded = chat(&[
         ("system", "You are a friendly support assistant."),
