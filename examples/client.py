@@ -9,6 +9,11 @@ The flow every application follows:
        knows what a later hit saves and can check its L1 predictions);
     4. the next identical (L2) or paraphrased (L3) question is a hit.
 
+Chat applications send the whole conversation as `messages` instead of
+`input_text` (`ask_chat` below): a hit then means the same request in the
+same context, so "cancel it" about a streaming plan never gets the answer
+cached for "cancel it" about a gym membership.
+
 The model call here is a stand-in (no network, no API key). Replace
 `call_model` with your provider's SDK.
 
@@ -64,13 +69,24 @@ class HeliosCache:
             err = json.load(e).get("error", {})
             raise RuntimeError(f"{path}: HTTP {e.code} {err.get('code')}: {err.get('message')}")
 
-    def lookup(self, input_text, **options):
-        """Returns (response body, X-Helios-Cache outcome: HIT-L2, HIT-L3 or MISS)."""
-        body, headers = self._post("/lookup", {"input_text": input_text, **options})
+    def lookup(self, input_text=None, messages=None, **options):
+        """Returns (response body, X-Helios-Cache outcome: HIT-L2, HIT-L3 or MISS).
+
+        Give `input_text`, or `messages` (the chat up to the final user turn)."""
+        body = {**options}
+        if input_text is not None:
+            body["input_text"] = input_text
+        if messages is not None:
+            body["messages"] = messages
+        body, headers = self._post("/lookup", body)
         return body, headers.get("X-Helios-Cache", "?")
 
-    def store(self, input_text, response_data, usage=None, **options):
-        body = {"input_text": input_text, "response_data": response_data, **options}
+    def store(self, input_text, response_data, usage=None, messages=None, **options):
+        body = {"response_data": response_data, **options}
+        if input_text is not None:
+            body["input_text"] = input_text
+        if messages is not None:
+            body["messages"] = messages
         if usage is not None:
             body["usage"] = usage
         result, _ = self._post("/store", body)
@@ -127,6 +143,28 @@ def ask(cache, system_prompt, question, namespace):
     return answer, outcome
 
 
+def ask_chat(cache, messages, namespace):
+    """The same flow for a chat: the conversation so far is the request."""
+    label = f"{messages[-1]['content']!r} after {len(messages) - 1} messages"
+    found, outcome = cache.lookup(messages=messages, namespace=namespace, task_type="support")
+    if found["hit"]:
+        print(f"{outcome:7} {label}: served from {found['layer']}")
+        return found["cached_response"], outcome
+    answer, usage = call_model(None, messages[-1]["content"])
+    cache.store(None, answer, usage=usage, messages=messages, namespace=namespace,
+                task_type="support", model_used="claude-sonnet-4-5")
+    print(f"{outcome:7} {label}: called the model and stored")
+    return answer, outcome
+
+
+def chat(system, *turns):
+    """A message list: the system prompt, then user/assistant turns alternating."""
+    out = [{"role": "system", "content": system}]
+    for i, text in enumerate(turns):
+        out.append({"role": "user" if i % 2 == 0 else "assistant", "content": text})
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8002", help="server base URL")
@@ -143,8 +181,19 @@ def main():
         first, o1 = ask(cache, system, "How do I reset my password?", args.namespace)
         again, o2 = ask(cache, system, "How do I reset my password?", args.namespace)
         para, o3 = ask(cache, system, "How can I reset my password?", args.namespace)
+        streaming = chat(system, "I have a StreamMax Premium plan from the Apple App Store.",
+                         "Got it. What would you like to do?", "cancel it")
+        gym = chat(system, "It's about my FitHub gym membership.",
+                   "Sure. What would you like to do?", "cancel it")
+        c1 = ask_chat(cache, streaming, args.namespace)[1]
+        c2 = ask_chat(cache, streaming, args.namespace)[1]
+        c3 = ask_chat(cache, gym, args.namespace)[1]
     except (RuntimeError, urllib.error.URLError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+
+    if (c1, c2, c3) != ("MISS", "HIT-L2", "MISS"):
+        print(f"unexpected chat outcomes: {c1}, {c2}, {c3}", file=sys.stderr)
         return 1
 
     if o1 != "MISS" or o2 != "HIT-L2" or o3 not in ("HIT-L2", "HIT-L3"):
@@ -153,7 +202,7 @@ def main():
     if first != again:
         print("the cached answer differs from the stored one", file=sys.stderr)
         return 1
-    print("ok: MISS -> model -> store -> hits")
+    print("ok: MISS -> model -> store -> hits; the same words in another chat miss")
     return 0
 
 

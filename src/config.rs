@@ -132,6 +132,10 @@ pub struct Options {
     #[arg(long, env = "HELIOS_MAX_INPUT_BYTES")]
     pub max_input_bytes: Option<usize>,
 
+    /// Most messages accepted in one `messages` conversation. [default: 1000]
+    #[arg(long, env = "HELIOS_MAX_MESSAGES")]
+    pub max_messages: Option<usize>,
+
     /// Largest accepted `response_data` (as JSON text), in bytes. [default: 4194304]
     #[arg(long, env = "HELIOS_MAX_RESPONSE_BYTES")]
     pub max_response_bytes: Option<usize>,
@@ -170,6 +174,14 @@ pub struct Options {
     /// Cosine similarity an L3 match needs (0-1). [default: measured per embedder; 0.90 otherwise]
     #[arg(long, env = "HELIOS_L3_THRESHOLD")]
     pub l3_threshold: Option<f64>,
+
+    /// Cosine similarity a chat lookup (`messages` with history) needs between the standalone texts (0-1). [default: 0.94]
+    #[arg(long, env = "HELIOS_L3_CHAT_THRESHOLD")]
+    pub l3_chat_threshold: Option<f64>,
+
+    /// Cosine similarity the final requests of two chats need (0-1). [default: 0.80]
+    #[arg(long, env = "HELIOS_L3_CHAT_FINAL_THRESHOLD")]
+    pub l3_chat_final_threshold: Option<f64>,
 
     /// False-hit guard checks: `all`, `off`, or a list of numbers,negation,antonyms,entities. [default: numbers,negation,antonyms]
     #[arg(long, env = "HELIOS_L3_GUARD")]
@@ -289,6 +301,7 @@ impl Options {
             api_key,
             backup_root,
             max_input_bytes,
+            max_messages,
             max_response_bytes,
             max_json_depth,
             request_timeout_ms,
@@ -297,6 +310,8 @@ impl Options {
             l3_max_entries,
             l3_max_bytes,
             l3_threshold,
+            l3_chat_threshold,
+            l3_chat_final_threshold,
             l3_guard,
             l3_verifier,
             l3_verifier_threshold,
@@ -354,6 +369,14 @@ impl Options {
                     .unwrap_or("numbers,negation,antonyms"),
             )
             .map_err(ConfigError)?,
+            chat: {
+                let d = crate::cache::l3::ChatSettings::default();
+                crate::cache::l3::ChatSettings {
+                    threshold: self.l3_chat_threshold.unwrap_or(d.threshold),
+                    final_threshold: self.l3_chat_final_threshold.unwrap_or(d.final_threshold),
+                    ..d
+                }
+            },
             verifier_threshold: self.l3_verifier_threshold,
             verifier_veto: match self.l3_verifier_veto.as_deref().unwrap_or("off") {
                 "off" | "none" => None,
@@ -380,6 +403,7 @@ impl Options {
         let limits = Limits {
             max_input_bytes: self.max_input_bytes.unwrap_or(1 << 20),
             max_response_bytes: self.max_response_bytes.unwrap_or(4 << 20),
+            max_messages: self.max_messages.unwrap_or(1000),
         };
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
         let backup_root = self.backup_root.unwrap_or_else(|| {
@@ -473,6 +497,10 @@ impl Settings {
         {
             return bad("l3_threshold must be between 0 and 1");
         }
+        let chat = &cache.l3.chat;
+        if !(0.0..=1.0).contains(&chat.threshold) || !(0.0..=1.0).contains(&chat.final_threshold) {
+            return bad("l3_chat_threshold and l3_chat_final_threshold must be between 0 and 1");
+        }
         if cache
             .l3
             .verifier_threshold
@@ -481,11 +509,12 @@ impl Settings {
             return bad("l3_verifier_threshold must be between 0 and 1");
         }
         if cache.limits.max_input_bytes == 0
+            || cache.limits.max_messages == 0
             || cache.limits.max_response_bytes == 0
             || !(2..=128).contains(&server.max_json_depth)
             || server.request_timeout_ms == 0
         {
-            return bad("max_input_bytes and max_response_bytes must be positive, max_json_depth 2..=128, request_timeout_ms positive");
+            return bad("max_input_bytes, max_messages and max_response_bytes must be positive, max_json_depth 2..=128, request_timeout_ms positive");
         }
         if server.api_key.as_ref().is_some_and(|k| k.len() < 16) {
             return bad("api_key must be at least 16 characters");

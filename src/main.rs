@@ -53,12 +53,29 @@ struct EvalArgs {
     #[arg(long = "pairs", required = true)]
     pairs: Vec<PathBuf>,
     /// `pairwise`, `replay`, `both` or `isolated` (each pair alone in its
-    /// own namespace, stored and looked up through the real waterfall).
+    /// own namespace, stored and looked up through the real waterfall);
+    /// `conversation` for pairs of message lists (replayed as messages and
+    /// as the two baselines: last message only, pasted transcript).
     #[arg(long, default_value = "both")]
     mode: String,
     /// Only pairs whose `split` field is this (e.g. `test`).
     #[arg(long)]
     split: Option<String>,
+    /// Conversation mode: how to send each chat: messages, last_message,
+    /// transcript, or all three.
+    #[arg(long = "as", default_value = "all")]
+    sent_as: String,
+    /// Conversation mode: also sweep the thresholds (as messages) and print them.
+    #[arg(long)]
+    sweep: bool,
+    /// Conversation mode: user turns of context in the standalone text
+    /// (overrides the default, for measuring).
+    #[arg(long)]
+    chat_window: Option<usize>,
+    /// Conversation mode: names must agree between contexts (true/false;
+    /// overrides the default, for measuring).
+    #[arg(long)]
+    chat_names: Option<bool>,
     /// Similarity threshold. [default: the configured / measured L3 threshold]
     #[arg(long)]
     threshold: Option<f64>,
@@ -73,9 +90,9 @@ struct EvalArgs {
 fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<(), String> {
     use helios_cache::cache::eval;
     let settings = settings.cache;
-    if !["pairwise", "replay", "both", "isolated"].contains(&args.mode.as_str()) {
+    if !["pairwise", "replay", "both", "isolated", "conversation"].contains(&args.mode.as_str()) {
         return Err(format!(
-            "--mode must be pairwise, replay, both or isolated, not {:?}",
+            "--mode must be pairwise, replay, both, isolated or conversation, not {:?}",
             args.mode
         ));
     }
@@ -86,6 +103,9 @@ fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<
         .or(settings.l3.threshold)
         .or(embedder.default_threshold())
         .unwrap_or(0.90);
+    if args.mode == "conversation" {
+        return run_chat_eval(settings, embedder.as_ref(), threshold, &args);
+    }
     #[derive(serde::Serialize)]
     struct FileReport {
         embedder: String,
@@ -151,6 +171,92 @@ fn run_cluster(
         0 => Ok(()),
         n => Err(format!("{n} of {} nodes failed", args.nodes.len())),
     }
+}
+
+fn run_chat_eval(
+    mut settings: helios_cache::cache::CacheSettings,
+    embedder: &dyn helios_cache::embed::Embedder,
+    threshold: f64,
+    args: &EvalArgs,
+) -> Result<(), String> {
+    use helios_cache::cache::eval;
+    if let Some(w) = args.chat_window {
+        settings.l3.chat.window = w;
+    }
+    if let Some(n) = args.chat_names {
+        settings.l3.chat.names = n;
+    }
+
+    let hows = match args.sent_as.as_str() {
+        "all" => vec![
+            eval::ChatAs::Messages,
+            eval::ChatAs::LastMessage,
+            eval::ChatAs::Transcript,
+        ],
+        one => vec![eval::ChatAs::parse(one)?],
+    };
+    let mut all = std::collections::BTreeMap::new();
+    for path in &args.pairs {
+        let mut pairs = eval::read_chat_pairs(path, args.split.as_deref())?;
+        if let Some(l) = args.limit {
+            pairs.truncate(l);
+        }
+        let name = path.display().to_string();
+        let mut reports = Vec::new();
+        for how in &hows {
+            let t = match how {
+                eval::ChatAs::Messages => args.threshold.unwrap_or(settings.l3.chat.threshold),
+                _ => threshold,
+            };
+            let r = eval::chat_replay(&settings, &pairs, *how, t)?;
+            if !args.json {
+                eval::print_chat_report(&name, &r);
+            }
+            reports.push(r);
+        }
+        let sweep = match args.sweep {
+            true => Some(eval::chat_sweep(
+                embedder,
+                settings.l3.guard,
+                &settings.l3.chat,
+                &pairs,
+            )?),
+            false => None,
+        };
+        if let (Some(points), false) = (&sweep, args.json) {
+            println!("sweep (messages): t  t_final  lang served% wrong% ...");
+            for p in points {
+                let cells: Vec<String> = p
+                    .by_lang
+                    .iter()
+                    .map(|(l, c)| {
+                        format!(
+                            "{l} {:5.1} {:5.1}",
+                            100.0 * c.served_rate,
+                            100.0 * c.wrong_rate
+                        )
+                    })
+                    .collect();
+                println!(
+                    "{:.2} {:.2}  {}",
+                    p.threshold,
+                    p.final_threshold,
+                    cells.join("   ")
+                );
+            }
+        }
+        all.insert(
+            name,
+            serde_json::json!({"embedder": embedder.id(), "replays": reports, "sweep": sweep}),
+        );
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&all).map_err(|e| e.to_string())?
+        );
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {

@@ -6,6 +6,12 @@
 //! the threshold and over a sweep. *Replay*: stores every `a` through a real
 //! cache in a scratch data directory, then looks up every `b` through the
 //! real waterfall, counting correct hits, wrong hits and misses.
+//!
+//! *Conversations* (`--mode conversation`): pairs of message lists
+//! (`{"a": [messages], "b": [messages], "label": 0|1}`); each pair is
+//! replayed in its own namespace, sent as `messages` or as one of the two
+//! baselines (the last message only, the pasted transcript), and reported as
+//! the share of should-hit pairs served and of traps served a wrong answer.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -13,9 +19,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::l3::Guard;
+use super::l3::{ChatSettings, Guard};
+use super::layer::LayerId;
 use super::metrics::ratio;
-use super::request::{Layers, Lookup, ScopeFields, Store};
+use super::request::{
+    Conversation, Layers, Lookup, RawBlock, RawContent, RawMessage, ScopeFields, Store,
+};
 use super::{CacheManager, CacheSettings};
 use crate::embed::{dot, Embedder};
 
@@ -419,5 +428,338 @@ pub fn print_report(
             "isolated t={:?}: {} pairs; should-hit served {} missed {} (recall {:.3}); traps wrong {} refused {} (wrong rate {:.3}); precision {:.3}",
             r.threshold, r.pairs, r.served, r.missed, r.recall, r.wrong, r.refused, r.wrong_rate, r.precision
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Conversations (issue 11): pairs of message lists.
+
+/// One message of a conversation pair file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PairMessage {
+    pub role: String,
+    /// A string or an array of content blocks.
+    pub content: serde_json::Value,
+}
+
+/// One labelled pair of conversations: label 1 when the answer cached for
+/// `a` is a right answer for `b`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatPair {
+    pub a: Vec<PairMessage>,
+    pub b: Vec<PairMessage>,
+    pub label: u8,
+    #[serde(default)]
+    pub lang: Option<String>,
+    #[serde(default)]
+    pub split: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// Reads a JSONL file of conversation pairs, keeping those of `split`.
+pub fn read_chat_pairs(path: &Path, split: Option<&str>) -> Result<Vec<ChatPair>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let p: ChatPair = serde_json::from_str(line)
+            .map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?;
+        if split.is_none_or(|s| p.split.as_deref() == Some(s)) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// How a conversation is sent to the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatAs {
+    /// `messages`: the whole conversation (what issue 11 built).
+    Messages,
+    /// Baseline: `input_text` = the final user turn only.
+    LastMessage,
+    /// Baseline: `input_text` = the whole transcript pasted as one text.
+    Transcript,
+}
+
+impl ChatAs {
+    pub fn parse(s: &str) -> Result<ChatAs, String> {
+        match s {
+            "messages" => Ok(ChatAs::Messages),
+            "last_message" | "last" => Ok(ChatAs::LastMessage),
+            "transcript" => Ok(ChatAs::Transcript),
+            other => Err(format!(
+                "unknown representation {other:?}; use messages, last_message or transcript"
+            )),
+        }
+    }
+}
+
+fn raw_message(m: &PairMessage) -> RawMessage {
+    use serde_json::Value;
+    let content = match &m.content {
+        Value::String(t) => RawContent::Text(t.clone()),
+        Value::Array(blocks) => RawContent::Blocks(
+            blocks
+                .iter()
+                .map(|b| match (b["type"].as_str(), b["text"].as_str()) {
+                    (Some("text"), Some(t)) => RawBlock::Text(t.to_string()),
+                    (Some(_), _) => RawBlock::Other,
+                    _ => RawBlock::Invalid("not a content block".into()),
+                })
+                .collect(),
+        ),
+        other => RawContent::Invalid(other.to_string()),
+    };
+    RawMessage {
+        role: Some(m.role.clone()),
+        content,
+    }
+}
+
+/// The conversation, its request text and scope, as `how` sends it.
+fn chat_request(
+    msgs: &[PairMessage],
+    how: ChatAs,
+    namespace: &str,
+) -> Result<(ScopeFields, String, Option<Conversation>), String> {
+    let raw = msgs.iter().map(raw_message).collect();
+    let conv = Conversation::new(raw, usize::MAX).map_err(|e| e.to_string())?;
+    let scope = ScopeFields::new(
+        Some(namespace),
+        Some("eval"),
+        conv.system().map(str::to_string),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(match how {
+        ChatAs::Messages => (scope, conv.final_text().to_string(), Some(conv)),
+        ChatAs::LastMessage => (scope, conv.final_text().to_string(), None),
+        ChatAs::Transcript => {
+            let text = conv
+                .turns()
+                .iter()
+                .map(|t| format!("{}: {}", t.role.as_str(), t.text))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (scope, text, None)
+        }
+    })
+}
+
+/// Served and wrong counts of one group of conversation pairs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChatCounts {
+    /// Label-1 pairs (the cached answer is right).
+    pub should_hit: u64,
+    /// Label-1 pairs answered from the cache.
+    pub served: u64,
+    pub served_l2: u64,
+    pub served_l3: u64,
+    /// Label-0 pairs (the cached answer would be wrong).
+    pub traps: u64,
+    /// Label-0 pairs answered from the cache: a wrong answer served.
+    pub wrong: u64,
+    pub wrong_l2: u64,
+    pub wrong_l3: u64,
+    /// `served / should_hit`.
+    pub served_rate: f64,
+    /// `wrong / traps`.
+    pub wrong_rate: f64,
+}
+
+impl ChatCounts {
+    fn add(&mut self, label: u8, layer: Option<LayerId>) {
+        let (l2, l3) = (layer == Some(LayerId::L2), layer == Some(LayerId::L3));
+        if label == 1 {
+            self.should_hit += 1;
+            self.served += u64::from(layer.is_some());
+            self.served_l2 += u64::from(l2);
+            self.served_l3 += u64::from(l3);
+        } else {
+            self.traps += 1;
+            self.wrong += u64::from(layer.is_some());
+            self.wrong_l2 += u64::from(l2);
+            self.wrong_l3 += u64::from(l3);
+        }
+        self.served_rate = ratio(self.served, self.should_hit);
+        self.wrong_rate = ratio(self.wrong, self.traps);
+    }
+}
+
+/// Results of a conversation replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatReplayReport {
+    pub sent_as: ChatAs,
+    pub threshold: f64,
+    pub pairs: usize,
+    pub all: ChatCounts,
+    /// By `lang` (`-` when absent).
+    pub by_lang: std::collections::BTreeMap<String, ChatCounts>,
+    /// By `category` (`-` when absent).
+    pub by_category: std::collections::BTreeMap<String, ChatCounts>,
+    /// Ids of the pairs decided wrongly (missed should-hits, served traps).
+    pub errors: Vec<String>,
+}
+
+/// Conversation replay through a real cache: each pair gets its own
+/// namespace (so pairs never answer each other); `a` is stored, `b` looked
+/// up through the whole waterfall.
+pub fn chat_replay(
+    settings: &CacheSettings,
+    pairs: &[ChatPair],
+    how: ChatAs,
+    threshold: f64,
+) -> Result<ChatReplayReport, String> {
+    let dir = std::env::temp_dir().join(format!(
+        "helios-eval-chat-{}-{}",
+        std::process::id(),
+        crate::clock::now_ms()
+    ));
+    let _scratch = Scratch(dir.clone());
+    let mut s = settings.clone();
+    s.store.data_dir = dir;
+    let mgr = CacheManager::open(s).map_err(|e| e.to_string())?;
+    let mut report = ChatReplayReport {
+        sent_as: how,
+        threshold,
+        pairs: pairs.len(),
+        all: ChatCounts::default(),
+        by_lang: Default::default(),
+        by_category: Default::default(),
+        errors: Vec::new(),
+    };
+    for (i, p) in pairs.iter().enumerate() {
+        let ns = format!("pair-{i}");
+        let (scope, input, conversation) = chat_request(&p.a, how, &ns)?;
+        let response =
+            RawValue::from_string(format!("{{\"a\":{i}}}")).map_err(|e| e.to_string())?;
+        let mut store = Store::new(scope, input, response.into()).map_err(|e| e.to_string())?;
+        store.conversation = conversation;
+        store.layers = Layers::from_flags(Some(false), None, None);
+        mgr.store(&store).map_err(|e| e.to_string())?;
+        let (scope, input, conversation) = chat_request(&p.b, how, &ns)?;
+        let mut lookup = Lookup::new(scope, input).map_err(|e| e.to_string())?;
+        lookup.conversation = conversation;
+        lookup.layers = Layers::from_flags(Some(false), None, None);
+        lookup.threshold = Some(threshold);
+        let r = mgr.lookup(&lookup).map_err(|e| e.to_string())?;
+        let layer = r.hit.then_some(r.layer).flatten();
+        report.all.add(p.label, layer);
+        let lang = p.lang.clone().unwrap_or_else(|| "-".into());
+        report.by_lang.entry(lang).or_default().add(p.label, layer);
+        let cat = p.category.clone().unwrap_or_else(|| "-".into());
+        report
+            .by_category
+            .entry(cat)
+            .or_default()
+            .add(p.label, layer);
+        if (p.label == 1) != layer.is_some() {
+            report
+                .errors
+                .push(p.id.clone().unwrap_or_else(|| format!("line-{}", i + 1)));
+        }
+    }
+    mgr.shutdown().map_err(|e| e.to_string())?;
+    Ok(report)
+}
+
+/// One point of a conversation sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatSweepPoint {
+    pub threshold: f64,
+    pub final_threshold: f64,
+    pub by_lang: std::collections::BTreeMap<String, ChatCounts>,
+}
+
+/// Sweeps the L3 threshold and the chat final threshold for conversations
+/// sent as `messages`, deciding each pair as the cache does (exact
+/// whole-chat repeat; else standalone cosine ≥ t, the context guard, and
+/// the final requests' similarity ≥ the final threshold), without a cache.
+/// For tuning.
+pub fn chat_sweep(
+    embedder: &dyn Embedder,
+    guard: Guard,
+    chat: &ChatSettings,
+    pairs: &[ChatPair],
+) -> Result<Vec<ChatSweepPoint>, String> {
+    use super::l3::context;
+    let mut points: Vec<ChatSweepPoint> = Vec::new();
+    for t in (80..=98).step_by(2) {
+        for tf in (40..=90).step_by(5) {
+            points.push(ChatSweepPoint {
+                threshold: t as f64 / 100.0,
+                final_threshold: tf as f64 / 100.0,
+                by_lang: Default::default(),
+            });
+        }
+    }
+    for p in pairs {
+        let (_, _, ca) = chat_request(&p.a, ChatAs::Messages, "x")?;
+        let (_, _, cb) = chat_request(&p.b, ChatAs::Messages, "x")?;
+        let (ca, cb) = (ca.expect("messages"), cb.expect("messages"));
+        let (ta, tb) = (ca.user_texts(), cb.user_texts());
+        let exact = ca.canonical() == cb.canonical() && ca.system() == cb.system();
+        let emb = |t: &str| embedder.embed(t).ok();
+        let vectors = (
+            emb(&context::standalone(&ta, chat.window)),
+            emb(&context::standalone(&tb, chat.window)),
+            emb(ca.final_text()),
+            emb(cb.final_text()),
+        );
+        let (sim, fsim) = match vectors {
+            (Some(sa), Some(sb), Some(fa), Some(fb)) => {
+                let fsim = match ta.len() > 1 || tb.len() > 1 {
+                    true => context::final_similarity(&fb, &fa, &sb, &sa),
+                    false => f64::INFINITY,
+                };
+                (dot(&sa, &sb) as f64, fsim)
+            }
+            _ => (f64::NEG_INFINITY, f64::NEG_INFINITY),
+        };
+        let allowed = context::veto(&guard, chat, &tb, &ta).is_none();
+        let lang = p.lang.clone().unwrap_or_else(|| "-".into());
+        for point in points.iter_mut() {
+            let layer = if exact {
+                Some(LayerId::L2)
+            } else if sim >= point.threshold && allowed && fsim >= point.final_threshold {
+                Some(LayerId::L3)
+            } else {
+                None
+            };
+            point
+                .by_lang
+                .entry(lang.clone())
+                .or_default()
+                .add(p.label, layer);
+        }
+    }
+    Ok(points)
+}
+
+/// Prints a conversation replay as a short table.
+pub fn print_chat_report(name: &str, r: &ChatReplayReport) {
+    println!(
+        "== {name}: sent as {:?}, t={:.2}, {} pairs",
+        r.sent_as, r.threshold, r.pairs
+    );
+    let row = |label: &str, c: &ChatCounts| {
+        println!(
+            "{label:<32} should-hit served {:>3}/{:<3} ({:>5.1}%, L2 {} L3 {})   traps wrong {:>3}/{:<3} ({:>5.1}%, L2 {} L3 {})",
+            c.served, c.should_hit, 100.0 * c.served_rate, c.served_l2, c.served_l3,
+            c.wrong, c.traps, 100.0 * c.wrong_rate, c.wrong_l2, c.wrong_l3
+        )
+    };
+    row("all", &r.all);
+    for (k, c) in &r.by_lang {
+        row(&format!("lang {k}"), c);
+    }
+    for (k, c) in &r.by_category {
+        row(&format!("category {k}"), c);
     }
 }

@@ -102,6 +102,37 @@ fn call_cost(spec: &ModelSpec, tokens_used: Option<u64>, usage: Option<&Usage>) 
     }
 }
 
+/// The texts one request is known by in each layer.
+struct RequestTexts {
+    /// L2's key text (and L3's entry key): the input, or the canonical
+    /// form of a conversation with history.
+    exact: String,
+    /// What L3's guard compares: the user turns ([`l3::context::compare_text`]).
+    compare: String,
+    /// What L3 embeds: the final turn made standalone with its context.
+    standalone: String,
+}
+
+impl RequestTexts {
+    fn new(input: &str, conv: Option<&request::Conversation>, chat: &l3::ChatSettings) -> Self {
+        match conv.filter(|c| !c.is_single_turn()) {
+            None => RequestTexts {
+                exact: input.to_string(),
+                compare: input.to_string(),
+                standalone: input.to_string(),
+            },
+            Some(c) => {
+                let turns = c.user_texts();
+                RequestTexts {
+                    exact: c.canonical(),
+                    compare: l3::context::compare_text(&turns),
+                    standalone: l3::context::standalone(&turns, chat.window),
+                }
+            }
+        }
+    }
+}
+
 fn latency(h: &metrics::Histogram) -> LatencyReport {
     LatencyReport {
         mean: h.mean_ms(),
@@ -181,8 +212,15 @@ impl CacheManager {
     /// response hit wins and later layers are not searched.
     pub fn lookup(&self, req: &Lookup) -> Result<LookupReport, CacheError> {
         let start = Instant::now();
-        self.settings.limits.check_input(&req.input)?;
+        self.settings
+            .limits
+            .check_request(&req.input, req.conversation.as_ref())?;
         let scope = req.scope.scope();
+        let texts = RequestTexts::new(
+            &req.input,
+            req.conversation.as_ref(),
+            self.l3.chat_settings(),
+        );
         let mut resp = LookupReport::miss();
         if req.layers.l1 {
             let model = req.model.as_deref().unwrap_or(&self.settings.default_model);
@@ -194,10 +232,10 @@ impl CacheManager {
             ));
         }
         if req.layers.l2 {
-            self.lookup_l2(&scope, &req.input, &mut resp);
+            self.lookup_l2(&scope, &texts.exact, &mut resp);
         }
         if !resp.hit && req.layers.l3 {
-            self.lookup_l3(&scope, req, &mut resp)?;
+            self.lookup_l3(&scope, req, &texts, &mut resp)?;
         }
 
         self.metrics.total_lookups.fetch_add(1, Relaxed);
@@ -258,12 +296,20 @@ impl CacheManager {
         &self,
         scope: &Scope,
         req: &Lookup,
+        texts: &RequestTexts,
         resp: &mut LookupReport,
     ) -> Result<(), CacheError> {
         let t = Instant::now();
-        let threshold = req.threshold.unwrap_or(self.l3.default_threshold());
+        let chat = req
+            .conversation
+            .as_ref()
+            .is_some_and(|c| !c.is_single_turn());
+        let threshold = req.threshold.unwrap_or(match chat {
+            true => self.l3.chat_settings().threshold,
+            false => self.l3.default_threshold(),
+        });
         let m = self.metrics.layer(LayerId::L3);
-        let vector = match self.l3.embed(&req.input) {
+        let vector = match self.l3.embed(&texts.standalone) {
             Ok(v) => v,
             Err(e) => {
                 // No vector, no L3 answer; the lookup itself still succeeds.
@@ -274,7 +320,9 @@ impl CacheManager {
                 return Ok(());
             }
         };
-        let outcome = self.l3.lookup(scope, &req.input, &vector, threshold)?;
+        let outcome = self
+            .l3
+            .lookup(scope, &texts.exact, &texts.compare, &vector, threshold)?;
         let elapsed = t.elapsed();
         m.lookups.fetch_add(1, Relaxed);
         m.latency.record(elapsed.as_nanos() as u64);
@@ -385,7 +433,9 @@ impl CacheManager {
 
     /// Stores a response in every eligible layer it names, atomically.
     pub fn store(&self, req: &Store) -> Result<StoreReport, CacheError> {
-        self.settings.limits.check_input(&req.input)?;
+        self.settings
+            .limits
+            .check_request(&req.input, req.conversation.as_ref())?;
         self.settings.limits.check_response(&req.response)?;
         req.check_layers()?;
         let model = req
@@ -405,13 +455,18 @@ impl CacheManager {
         let spec = self.settings.prices.get(&model);
         let (tokens, cost_nano) = call_cost(spec, req.tokens_used, req.usage.as_ref());
         let scope = req.scope.scope();
-        let key = scope.entry_key(&req.input);
+        let texts = RequestTexts::new(
+            &req.input,
+            req.conversation.as_ref(),
+            self.l3.chat_settings(),
+        );
+        let key = scope.entry_key(&texts.exact);
 
         let mut skipped = BTreeMap::new();
         // Embedding may be slow (a remote API): done before any lock, and
         // before the write gate, so a backup waiting for the gate never
         // holds up unrelated stores behind a slow embedder.
-        let l3_vector = match req.layers.l3.then(|| self.l3.embed(&req.input)) {
+        let l3_vector = match req.layers.l3.then(|| self.l3.embed(&texts.standalone)) {
             Some(Ok(v)) => Some(v),
             Some(Err(e)) => {
                 skipped.insert(LayerId::L3.wire_name(), e.to_string());
@@ -433,7 +488,7 @@ impl CacheManager {
                 .transpose()?;
             let w = EntryWrite {
                 scope: &scope,
-                input: &req.input,
+                input: &texts.exact,
                 response: &req.response,
                 model: &model,
                 tokens,
@@ -450,7 +505,7 @@ impl CacheManager {
                         ttl_seconds: self.l3.effective_ttl(req.ttl_seconds),
                         ..w
                     };
-                    Some(self.l3.stage(&w, vector, now, &mut batch)?)
+                    Some(self.l3.stage(&w, &texts.compare, vector, now, &mut batch)?)
                 }
                 None => None,
             };

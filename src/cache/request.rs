@@ -207,11 +207,290 @@ impl ScopeFields {
     }
 }
 
+/// Who said a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One content block of a message as decoded at the edge: a text block, a
+/// block of another type (an image, a tool call: allowed, not semantic), or
+/// something that is not a block at all.
+#[derive(Debug, Clone)]
+pub enum RawBlock {
+    Text(String),
+    Other,
+    Invalid(String),
+}
+
+/// A message's `content` as decoded at the edge.
+#[derive(Debug, Clone)]
+pub enum RawContent {
+    Text(String),
+    Blocks(Vec<RawBlock>),
+    /// Neither a string nor an array (what it was, for the message).
+    Invalid(String),
+}
+
+/// One chat message as decoded at the edge, not yet checked.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    pub role: Option<String>,
+    pub content: RawContent,
+}
+
+/// One checked message: its role and its text (content blocks reduced to
+/// their text, in order, joined by a line break).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub role: Role,
+    pub text: String,
+}
+
+/// A checked conversation: the messages up to and including the final user
+/// turn (Anthropic Messages / OpenAI chat shape). System messages are kept
+/// apart: they are the system prompt, which is part of the scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// User and assistant turns in order; the last one is a user turn.
+    turns: Vec<Turn>,
+    /// The system messages' text, joined by a blank line.
+    system: Option<String>,
+    /// How many messages were sent (system messages included).
+    count: usize,
+}
+
+fn bad_messages(code: &'static str, message: String) -> CacheError {
+    CacheError::invalid(code, message)
+}
+
+impl Conversation {
+    /// Checks the shape: a non-empty list of known roles with non-empty text,
+    /// ending with a user turn, at most `max_messages` long.
+    pub fn new(messages: Vec<RawMessage>, max_messages: usize) -> Result<Conversation, CacheError> {
+        if messages.is_empty() {
+            return Err(bad_messages(
+                "empty_messages",
+                "messages must hold at least one message (the final user turn)".into(),
+            ));
+        }
+        if messages.len() > max_messages {
+            return Err(bad_messages(
+                "too_many_messages",
+                format!(
+                    "messages holds {} messages; the limit is {max_messages}",
+                    messages.len()
+                ),
+            ));
+        }
+        let count = messages.len();
+        let mut turns = Vec::with_capacity(messages.len());
+        let mut system: Vec<String> = Vec::new();
+        for (i, m) in messages.into_iter().enumerate() {
+            let role = match m.role.as_deref() {
+                Some("user") => Role::User,
+                Some("assistant") => Role::Assistant,
+                Some("system") => Role::System,
+                Some(other) => {
+                    return Err(bad_messages(
+                        "unknown_role",
+                        format!("messages[{i}].role must be \"user\", \"assistant\" or \"system\", got {other:?}"),
+                    ))
+                }
+                None => {
+                    return Err(bad_messages(
+                        "unknown_role",
+                        format!("messages[{i}].role is missing or not a string"),
+                    ))
+                }
+            };
+            let text = match m.content {
+                RawContent::Text(t) => t,
+                RawContent::Invalid(what) => {
+                    return Err(bad_messages(
+                        "invalid_content",
+                        format!("messages[{i}].content must be a string or an array of content blocks, got {what}"),
+                    ))
+                }
+                RawContent::Blocks(blocks) => {
+                    let mut parts = Vec::new();
+                    for (j, b) in blocks.into_iter().enumerate() {
+                        match b {
+                            RawBlock::Text(t) => parts.push(t),
+                            RawBlock::Other => {}
+                            RawBlock::Invalid(why) => {
+                                return Err(bad_messages(
+                                    "invalid_content",
+                                    format!("messages[{i}].content[{j}]: {why}"),
+                                ))
+                            }
+                        }
+                    }
+                    parts.join("\n")
+                }
+            };
+            if text.trim().is_empty() {
+                return Err(bad_messages(
+                    "empty_message",
+                    format!("messages[{i}] has no text (a message needs a non-empty string or at least one non-empty text block)"),
+                ));
+            }
+            match role {
+                Role::System => system.push(text),
+                _ => turns.push(Turn { role, text }),
+            }
+        }
+        if turns.last().is_none_or(|t| t.role != Role::User) {
+            return Err(bad_messages(
+                "last_turn_not_user",
+                "the last non-system message must be the user's (the request being looked up or stored)".into(),
+            ));
+        }
+        Ok(Conversation {
+            turns,
+            system: (!system.is_empty()).then(|| system.join("\n\n")),
+            count,
+        })
+    }
+
+    /// User and assistant turns, in order; the last is the final user turn.
+    pub fn turns(&self) -> &[Turn] {
+        &self.turns
+    }
+
+    /// The system messages' text, if there were any.
+    pub fn system(&self) -> Option<&str> {
+        self.system.as_deref()
+    }
+
+    /// How many messages were sent, system messages included.
+    pub fn message_count(&self) -> usize {
+        self.count
+    }
+
+    /// The user turns' texts in order; the last is the request.
+    pub fn user_texts(&self) -> Vec<&str> {
+        self.turns
+            .iter()
+            .filter(|t| t.role == Role::User)
+            .map(|t| t.text.as_str())
+            .collect()
+    }
+
+    /// The final user turn: the request itself.
+    pub fn final_text(&self) -> &str {
+        &self.turns[self.turns.len() - 1].text
+    }
+
+    /// A single user turn and nothing before it: the same request as an
+    /// `input_text`, with the same keys.
+    pub fn is_single_turn(&self) -> bool {
+        self.turns.len() == 1
+    }
+
+    /// Text bytes of every message (system included).
+    pub fn bytes(&self) -> usize {
+        self.turns.iter().map(|t| t.text.len()).sum::<usize>()
+            + self.system.as_ref().map_or(0, String::len)
+    }
+
+    /// The exact-match form of the conversation: every turn's role and its
+    /// text with whitespace runs collapsed to one space and the ends
+    /// trimmed, length-prefixed so that no two conversations encode alike.
+    /// A single-turn conversation is its final text, unchanged: the key of
+    /// the same request sent as `input_text`.
+    pub fn canonical(&self) -> String {
+        if self.is_single_turn() {
+            return self.final_text().to_string();
+        }
+        let mut out = String::from("\u{0}chat/1\u{0}");
+        for t in &self.turns {
+            let text = normalize_ws(&t.text);
+            out.push_str(t.role.as_str());
+            out.push(':');
+            out.push_str(&text.len().to_string());
+            out.push(':');
+            out.push_str(&text);
+            out.push('\u{0}');
+        }
+        out
+    }
+}
+
+/// Collapses every whitespace run to one space and trims the ends.
+pub fn normalize_ws(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for w in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
+/// The request text of a lookup or store: `input_text`, `messages`, or
+/// both (then `input_text` must be the final user turn, and a system
+/// message must agree with `system_prompt`). Returns the request text, the
+/// conversation (if any) and the system prompt to scope by.
+pub fn request_text(
+    input_text: Option<String>,
+    messages: Option<Vec<RawMessage>>,
+    system_prompt: Option<String>,
+) -> Result<(String, Option<Conversation>, Option<String>), CacheError> {
+    let Some(messages) = messages else {
+        let Some(input) = input_text else {
+            return Err(CacheError::invalid(
+                "empty_input",
+                "input_text (or messages) is required",
+            ));
+        };
+        return Ok((text("input_text", input)?, None, system_prompt));
+    };
+    // The count limit here is absolute; the configured one is checked by
+    // [`Limits`] when the core receives the request.
+    let conv = Conversation::new(messages, usize::MAX)?;
+    if let Some(input) = &input_text {
+        if input.trim() != conv.final_text().trim() {
+            return Err(CacheError::invalid(
+                "input_mismatch",
+                "input_text differs from the final user message; send one of them, or the same text in both",
+            ));
+        }
+    }
+    let system = match (system_prompt, conv.system()) {
+        (Some(p), Some(s)) if p.trim() != s.trim() => {
+            return Err(CacheError::invalid(
+                "system_prompt_mismatch",
+                "system_prompt differs from the system message in messages; send one of them, or the same text in both",
+            ))
+        }
+        (Some(p), _) => Some(p),
+        (None, s) => s.map(str::to_string),
+    };
+    Ok((conv.final_text().to_string(), Some(conv), system))
+}
+
 /// `lookup`: is there a cached answer for this request?
 #[derive(Debug, Clone)]
 pub struct Lookup {
     pub scope: ScopeFields,
+    /// The request: `input_text`, or the final user turn of `conversation`.
     pub input: String,
+    /// The whole chat, when the request came as `messages` with history.
+    pub conversation: Option<Conversation>,
     pub model: Option<String>,
     pub layers: Layers,
     /// Overrides the L3 threshold for this lookup.
@@ -224,6 +503,7 @@ impl Lookup {
         Ok(Lookup {
             scope,
             input: text("input_text", input)?,
+            conversation: None,
             model: None,
             layers: Layers::from_flags(None, None, None),
             threshold: None,
@@ -235,7 +515,10 @@ impl Lookup {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub scope: ScopeFields,
+    /// The request: `input_text`, or the final user turn of `conversation`.
     pub input: String,
+    /// The whole chat, when the request came as `messages` with history.
+    pub conversation: Option<Conversation>,
     pub response: RawJson,
     pub model: Option<String>,
     pub tokens_used: Option<u64>,
@@ -259,6 +542,7 @@ impl Store {
         Ok(Store {
             scope,
             input: text("input_text", input)?,
+            conversation: None,
             response,
             model: None,
             tokens_used: None,
@@ -389,6 +673,8 @@ impl Feedback {
 pub struct Limits {
     pub max_input_bytes: usize,
     pub max_response_bytes: usize,
+    /// Most messages one conversation may hold.
+    pub max_messages: usize,
 }
 
 impl Limits {
@@ -400,6 +686,39 @@ impl Limits {
                 format!(
                     "input_text is {} bytes; the limit is {}",
                     text.len(),
+                    self.max_input_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a request's text (the input, or the whole conversation)
+    /// against the size and message-count limits.
+    pub fn check_request(
+        &self,
+        input: &str,
+        conv: Option<&Conversation>,
+    ) -> Result<(), CacheError> {
+        let Some(conv) = conv else {
+            return self.check_input(input);
+        };
+        let n = conv.message_count();
+        if n > self.max_messages {
+            return Err(CacheError::invalid(
+                "too_many_messages",
+                format!(
+                    "messages holds {n} messages; the limit is {}",
+                    self.max_messages
+                ),
+            ));
+        }
+        if conv.bytes() > self.max_input_bytes {
+            return Err(CacheError::invalid(
+                "input_too_long",
+                format!(
+                    "the messages hold {} bytes of text; the limit is {}",
+                    conv.bytes(),
                     self.max_input_bytes
                 ),
             ));
@@ -461,6 +780,7 @@ mod tests {
         let limits = Limits {
             max_input_bytes: 5,
             max_response_bytes: 3,
+            max_messages: 2,
         };
         assert!(limits.check_input("hello world").is_err());
         let big: RawJson = RawValue::from_string("[1,2,3]".into()).unwrap().into();

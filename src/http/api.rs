@@ -9,18 +9,107 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::cache::request::{
-    self, CacheTtl, Feedback, Invalidate, Layers, Lookup, ScopeFields, Store, Usage as DomainUsage,
+    self, CacheTtl, Feedback, Invalidate, Layers, Lookup, RawBlock, RawContent, RawMessage,
+    ScopeFields, Store, Usage as DomainUsage,
 };
 use crate::error::CacheError;
 
 use super::routing::RoutingHeaders;
+/// One chat message (Anthropic Messages / OpenAI chat shape).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)] // documents the wire shape; bodies are read as JSON values
+pub struct ChatMessage {
+    /// `user`, `assistant` or `system`. A system message is the system
+    /// prompt (part of the scope) when `system_prompt` is not given.
+    #[schema(pattern = "^(user|assistant|system)$")]
+    pub role: String,
+    /// A non-empty string, or an array of content blocks. Text blocks
+    /// (`{"type": "text", "text": "..."}`) are the message's text, in order;
+    /// other blocks (images, tool calls) are accepted and ignored.
+    #[schema(value_type = Object)]
+    pub content: serde_json::Value,
+}
+
+/// `messages` as JSON, into messages the core checks. Shapes that are not a
+/// list of objects say so here; everything else is checked by
+/// [`request::Conversation`].
+fn raw_messages(v: serde_json::Value) -> Result<Vec<RawMessage>, CacheError> {
+    use serde_json::Value;
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let Value::Array(items) = v else {
+        return Err(CacheError::invalid(
+            "invalid_messages",
+            format!("messages must be an array of messages, got {}", kind(&v)),
+        ));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let Value::Object(mut m) = item else {
+            return Err(CacheError::invalid(
+                "invalid_messages",
+                format!("messages[{i}] must be an object with role and content"),
+            ));
+        };
+        let role = match m.remove("role") {
+            Some(Value::String(r)) => Some(r),
+            _ => None,
+        };
+        let content = match m.remove("content") {
+            Some(Value::String(t)) => RawContent::Text(t),
+            Some(Value::Array(blocks)) => RawContent::Blocks(
+                blocks
+                    .into_iter()
+                    .map(|b| match b {
+                        Value::Object(mut b) => match (b.remove("type"), b.remove("text")) {
+                            (Some(Value::String(t)), Some(Value::String(text))) if t == "text" => {
+                                RawBlock::Text(text)
+                            }
+                            (Some(Value::String(t)), _) if t == "text" => {
+                                RawBlock::Invalid("a text block needs a string \"text\"".into())
+                            }
+                            (Some(Value::String(_)), _) => RawBlock::Other,
+                            _ => {
+                                RawBlock::Invalid("a content block needs a string \"type\"".into())
+                            }
+                        },
+                        other => RawBlock::Invalid(format!(
+                            "a content block must be an object, got {}",
+                            kind(&other)
+                        )),
+                    })
+                    .collect(),
+            ),
+            Some(other) => RawContent::Invalid(kind(&other).into()),
+            None => RawContent::Invalid("nothing (content is missing)".into()),
+        };
+        out.push(RawMessage { role, content });
+    }
+    Ok(out)
+}
 
 /// `POST /lookup`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LookupRequest {
-    /// The user input to look up (required, non-empty).
+    /// The user input to look up (non-empty). Required unless `messages` is
+    /// given; then it may be omitted (it is the final user turn) or must
+    /// equal the final user turn.
     #[schema(min_length = 1, pattern = r"\S")]
-    pub input_text: String,
+    pub input_text: Option<String>,
+    /// The conversation up to and including the final user turn, for chat
+    /// requests: a hit then means the same request in the same context.
+    /// An exact repeat of the whole chat is an L2 hit; L3 compares the final
+    /// turn made standalone with its recent context, and vetoes a match
+    /// whose context differs in names, numbers or negation. A single user
+    /// message is the same request as `input_text`.
+    #[schema(value_type = Option<Vec<ChatMessage>>)]
+    pub messages: Option<serde_json::Value>,
     /// Part of the scope. Default "general".
     #[schema(pattern = r"^[A-Za-z0-9_.:/-]{1,128}$")]
     pub task_type: Option<String>,
@@ -57,9 +146,15 @@ pub struct Usage {
 /// `POST /store`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct StoreRequest {
-    /// The user input the response answers (required, non-empty).
+    /// The user input the response answers (non-empty). Required unless
+    /// `messages` is given; then it may be omitted or must equal the final
+    /// user turn.
     #[schema(min_length = 1, pattern = r"\S")]
-    pub input_text: String,
+    pub input_text: Option<String>,
+    /// The conversation the response answers, up to and including the final
+    /// user turn (see `lookup`).
+    #[schema(value_type = Option<Vec<ChatMessage>>)]
+    pub messages: Option<serde_json::Value>,
     /// Any JSON value except `null`: what a hit returns as `cached_response`.
     #[schema(value_type = Object)]
     pub response_data: Box<RawValue>,
@@ -226,13 +321,12 @@ impl TryFrom<LookupRequest> for Lookup {
     type Error = CacheError;
 
     fn try_from(r: LookupRequest) -> Result<Lookup, CacheError> {
-        let input = request::text("input_text", r.input_text)?;
-        let scope = ScopeFields::new(
-            r.namespace.as_deref(),
-            r.task_type.as_deref(),
-            r.system_prompt,
-        )?;
+        let messages = r.messages.map(raw_messages).transpose()?;
+        let (input, conversation, system) =
+            request::request_text(r.input_text, messages, r.system_prompt)?;
+        let scope = ScopeFields::new(r.namespace.as_deref(), r.task_type.as_deref(), system)?;
         let mut lookup = Lookup::new(scope, input)?;
+        lookup.conversation = conversation;
         lookup.threshold = request::threshold(r.similarity_threshold)?;
         lookup.model = request::model("model", r.model)?;
         lookup.layers = Layers::from_flags(r.use_l1, r.use_l2, r.use_l3);
@@ -244,13 +338,12 @@ impl TryFrom<StoreRequest> for Store {
     type Error = CacheError;
 
     fn try_from(r: StoreRequest) -> Result<Store, CacheError> {
-        let input = request::text("input_text", r.input_text)?;
-        let scope = ScopeFields::new(
-            r.namespace.as_deref(),
-            r.task_type.as_deref(),
-            r.system_prompt,
-        )?;
+        let messages = r.messages.map(raw_messages).transpose()?;
+        let (input, conversation, system) =
+            request::request_text(r.input_text, messages, r.system_prompt)?;
+        let scope = ScopeFields::new(r.namespace.as_deref(), r.task_type.as_deref(), system)?;
         let mut store = Store::new(scope, input, Arc::from(r.response_data))?;
+        store.conversation = conversation;
         store.ttl_seconds = request::ttl(r.ttl_seconds)?;
         store.tokens_used = request::count("tokens_used", r.tokens_used)?;
         store.system_prompt_tokens =

@@ -44,7 +44,13 @@ L2 matches exact repeats, L3 matches paraphrases. Every error is \
 `{\"error\": {\"code\", \"message\"}}` with a 4xx status.",
         license(name = "Apache-2.0"),
     ),
-    components(schemas(ErrorBody, ErrorDetail, LayerName, super::api::Usage)),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        LayerName,
+        super::api::Usage,
+        super::api::ChatMessage
+    )),
     tags(
         (name = "cache", description = "Lookup, store, invalidate"),
         (name = "reports", description = "Metrics, health and statistics as JSON"),

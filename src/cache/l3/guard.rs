@@ -455,6 +455,30 @@ fn entities(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// Capitalised words anywhere (sentence starts included), acronyms and
+/// mixed-case words, lowercased: every word that may be a name.
+fn maybe_names(text: &str) -> BTreeSet<String> {
+    text.split_whitespace()
+        .map(|raw| raw.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| w.chars().any(char::is_uppercase) && *w != "I")
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Whether the names of two texts agree: every word that is surely a name
+/// in one (capitalised inside a sentence, an acronym, mixed case) is at
+/// least possibly a name in the other (capitalised anywhere). Lenient on
+/// sentence starts, where a capital says nothing ("Basic Economy." /
+/// "a Basic Economy ticket").
+pub fn names_agree(a: &str, b: &str) -> bool {
+    let (sa, sb) = (entities(a), entities(b));
+    if sa == sb {
+        return true;
+    }
+    let (la, lb) = (maybe_names(a), maybe_names(b));
+    sa.is_subset(&lb) && sb.is_subset(&la)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,6 +641,23 @@ mod tests {
             Some("names differ")
         );
         assert_eq!(ALL.veto("Where is Paris?", "where is Paris"), None);
+    }
+
+    #[test]
+    fn names_agree_is_lenient_on_sentence_starts_only() {
+        assert!(names_agree(
+            "Basic Economy.",
+            "I bought a Basic Economy ticket"
+        ));
+        assert!(!names_agree(
+            "I have an Indian passport",
+            "I have a US passport"
+        ));
+        assert!(!names_agree(
+            "cancel my StreamMax plan",
+            "cancel my FitHub plan"
+        ));
+        assert!(names_agree("한국어 문장", "다른 문장"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! loaded only if sled still holds exactly that key set, and rebuilt from
 //! sled otherwise (after a crash, for example).
 
+pub mod context;
 pub mod feedback;
 pub mod guard;
 pub mod index;
@@ -33,6 +34,7 @@ use crate::embed::{EmbedError, Embedder};
 use crate::error::CacheError;
 use crate::store::{decode, encode, keys, Storage, WriteBatch};
 
+pub use context::ChatSettings;
 use feedback::EntryFeedback;
 pub use guard::Guard;
 use index::VectorIndex;
@@ -57,6 +59,8 @@ pub struct L3Settings {
     /// gate when a verifier decides, its precise threshold otherwise).
     pub threshold: Option<f64>,
     pub guard: Guard,
+    /// How conversations are represented and compared.
+    pub chat: ChatSettings,
     /// The verifier's threshold; `None`: the verifier's calibrated default.
     pub verifier_threshold: Option<f64>,
     /// Which pair verifier judges candidates.
@@ -508,6 +512,11 @@ impl L3 {
         r
     }
 
+    /// How conversations are represented and compared.
+    pub fn chat_settings(&self) -> &ChatSettings {
+        &self.settings.chat
+    }
+
     /// The verifier's score of (query, cached), memoised per (query text,
     /// entry).
     fn verify(&self, verifier: &Verifier, input: &str, key: u128, cached: &str) -> f64 {
@@ -563,20 +572,32 @@ impl L3 {
     /// one that happens to pass the guard is more often wrong than right.
     /// With one, each candidate above the gate is judged in order, since the
     /// verifier reads both texts and a weaker neighbour may be the paraphrase.
+    ///
+    /// `exact` is the request's exact-match text (its entry key), `compare`
+    /// what the context guard compares ([`context::compare_text`]: the text
+    /// itself, or a chat's user turns), `query` the embedding of its
+    /// standalone text.
     pub fn lookup(
         &self,
         scope: &Scope,
-        input: &str,
+        exact: &str,
+        compare: &str,
         query: &[f32],
         gate: f64,
     ) -> Result<L3Outcome, CacheError> {
+        // What the verifier and feedback read: the standalone text (for a
+        // plain request, the request itself).
+        let q_turns = context::turns(compare);
+        let window = self.settings.chat.window;
+        let standalone = context::standalone(&q_turns, window);
+        let input = standalone.as_str();
         let mut candidates = self
             .index
             .search(scope.id(), query, TOP_K)
             .map_err(CacheError::Unavailable)?;
         // The exact text stored in this scope is its own best neighbour,
         // whatever the approximate graph search returned.
-        let exact = scope.entry_key(input);
+        let exact = scope.entry_key(exact);
         if self
             .keymap
             .read()
@@ -601,6 +622,8 @@ impl L3 {
             ..Decision::default()
         };
         let now = now_ms();
+        // The query's final turn embedded, when a chat candidate needs it.
+        let mut query_final: Option<Vec<f32>> = None;
         for (vk, sim) in candidates {
             let sim = (sim as f64).min(1.0);
             if sim < gate {
@@ -611,7 +634,9 @@ impl L3 {
             };
             d.judged += 1;
             d.candidate = Some(key);
-            let same_text = rec.base.input == input;
+            let same_text = rec.base.input == compare;
+            let c_turns = context::turns(&rec.base.input);
+            let cached_standalone = context::standalone(&c_turns, window);
             let fb = self
                 .feedback
                 .read()
@@ -627,7 +652,16 @@ impl L3 {
                 continue;
             }
             if !same_text {
-                if let Some(why) = self.settings.guard.veto(input, &rec.base.input) {
+                let mut why = context::veto(
+                    &self.settings.guard,
+                    &self.settings.chat,
+                    &q_turns,
+                    &c_turns,
+                );
+                if why.is_none() && (q_turns.len() > 1 || c_turns.len() > 1) {
+                    why = self.final_veto(&mut query_final, &q_turns, &c_turns, query, &rec.vector);
+                }
+                if let Some(why) = why {
                     self.guard_vetoes.fetch_add(1, Relaxed);
                     d.guard_veto = Some(why);
                     d.outcome = "guard";
@@ -637,7 +671,7 @@ impl L3 {
                     continue;
                 }
                 if let Some(v) = &self.verifier {
-                    let score = self.verify(v, input, key, &rec.base.input);
+                    let score = self.verify(v, input, key, &cached_standalone);
                     let needed = match self.settings.verifier_veto {
                         Some(veto) if sim >= self.precise => veto,
                         _ => self.verifier_threshold_for(v, input),
@@ -717,11 +751,41 @@ impl L3 {
         Ok(Some(action))
     }
 
-    /// Adds the write to `batch`. The caller holds the key's lock until
-    /// [`L3::commit`] has run.
+    /// Vetoes a chat candidate whose final request means something else
+    /// ([`context::final_similarity`] below the chat final threshold). An
+    /// embedder failure on a final turn vetoes too: unverified, not served.
+    fn final_veto(
+        &self,
+        query_final: &mut Option<Vec<f32>>,
+        q_turns: &[&str],
+        c_turns: &[&str],
+        query: &[f32],
+        cached: &[f32],
+    ) -> Option<&'static str> {
+        fn last<'a>(t: &[&'a str]) -> &'a str {
+            t.last().copied().unwrap_or("")
+        }
+        if query_final.is_none() {
+            match self.embedder.embed(last(q_turns)) {
+                Ok(v) => *query_final = Some(v),
+                Err(_) => return Some("final request differs"),
+            }
+        }
+        let (Some(qf), Ok(cf)) = (query_final.as_deref(), self.embedder.embed(last(c_turns)))
+        else {
+            return Some("final request differs");
+        };
+        let sim = context::final_similarity(qf, &cf, query, cached);
+        (sim < self.settings.chat.final_threshold).then_some("final request differs")
+    }
+
+    /// Adds the write to `batch`, keyed by `w.input` (the exact-match text)
+    /// and keeping `compare` for the guard. The caller holds the key's lock
+    /// until [`L3::commit`] has run.
     pub fn stage(
         &self,
         w: &EntryWrite,
+        compare: &str,
         vector: Vec<f32>,
         now: u64,
         batch: &mut WriteBatch,
@@ -735,8 +799,10 @@ impl L3 {
             }
         }
         let expires_ms = now.saturating_add(w.ttl_seconds.saturating_mul(1000));
+        let mut base = StoredResponse::new(w, now);
+        base.input = compare.to_string();
         let rec = L3Record {
-            base: StoredResponse::new(w, now),
+            base,
             embedder: self.embedder.id().to_string(),
             vector,
         };

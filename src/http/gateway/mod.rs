@@ -335,6 +335,7 @@ async fn handle(
         let lookup = Lookup {
             scope: keyed.scope.clone(),
             input: keyed.input.clone(),
+            conversation: None,
             model: Some(keyed.model.clone()),
             layers: Layers {
                 l1: p == Provider::Anthropic,

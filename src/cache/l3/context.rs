@@ -1,0 +1,218 @@
+//! Chat context for L3: what a conversation's request means, as text L3 can
+//! embed and compare, and the guard that keeps a cached answer from being
+//! served in another context.
+//!
+//! A chat's final user turn ("cancel it") means little alone; the earlier
+//! user turns say what it is about. L3 therefore embeds a *standalone* text:
+//! the final turn with the user turns just before it (the salient context;
+//! assistant turns mostly echo the user's facts and add wording noise). The
+//! stored entry keeps every user turn, so that a candidate found by the
+//! embedding is then checked by the *context guard*: the facts the answer
+//! depends on (numbers, names, negation, opposite words, the checks of
+//! [`Guard`]) must agree between the whole of one chat and a recent part
+//! (a suffix of user turns) of the other. A suffix, because history before
+//! the current subject (greetings, a resolved side question, a subject the
+//! user left) does not change what the final request means, while a
+//! different subject, a changed detail or a flipped intent in the current
+//! part does. A plain `input_text` is a chat of one user turn.
+
+use super::guard::{names_agree, Guard};
+
+/// Marks a stored compare text that holds a chat's user turns.
+const MARK: &str = "\u{0}chat-turns/1\u{0}";
+/// Separates the user turns inside a stored compare text.
+const SEP: char = '\u{1e}';
+/// Joins turns for the guard: the lone "." makes the next turn's first word
+/// a sentence start, so that a capital there is not taken for a name.
+const JOIN: &str = "\n.\n";
+
+/// How chats are represented and compared.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChatSettings {
+    /// User turns before the final one that go into the standalone text.
+    pub window: usize,
+    /// Names (capitalised words, acronyms) must agree between the contexts.
+    pub names: bool,
+    /// Cosine of the standalone texts a chat lookup needs (unless the
+    /// request names a `similarity_threshold`).
+    pub threshold: f64,
+    /// Cosine the final requests need between chats (see [`final_similarity`]).
+    pub final_threshold: f64,
+}
+
+impl Default for ChatSettings {
+    fn default() -> ChatSettings {
+        ChatSettings {
+            window: 3,
+            names: true,
+            threshold: 0.94,
+            final_threshold: 0.80,
+        }
+    }
+}
+
+/// The text L3 stores and compares for a request: the text itself for one
+/// turn, otherwise every user turn (final last) behind a marker.
+pub fn compare_text(user_turns: &[&str]) -> String {
+    match user_turns {
+        [one] => one.to_string(),
+        turns => {
+            let mut out = String::from(MARK);
+            for (i, t) in turns.iter().enumerate() {
+                if i > 0 {
+                    out.push(SEP);
+                }
+                out.extend(t.chars().map(|c| if c == SEP { ' ' } else { c }));
+            }
+            out
+        }
+    }
+}
+
+/// The user turns of a stored compare text (a plain text is one turn).
+pub fn turns(compare: &str) -> Vec<&str> {
+    match compare.strip_prefix(MARK) {
+        Some(rest) => rest.split(SEP).collect(),
+        None => vec![compare],
+    }
+}
+
+/// The standalone text of a request: the last `window` user turns before
+/// the final one, then the final one, one per line. What L3 embeds.
+pub fn standalone(user_turns: &[&str], window: usize) -> String {
+    let n = user_turns.len();
+    let from = n.saturating_sub(window + 1);
+    user_turns[from..].join("\n")
+}
+
+/// How much the final requests of two chats mean the same, whichever way
+/// each is phrased: the best cosine of final turn to final turn, or of one
+/// chat's final turn to the other's standalone text (a request asked in one
+/// self-contained turn against the same request asked as "do I need one?"
+/// after the context). The standalone texts alone cannot tell "cancel it"
+/// from "can I pause it?" after the same long context.
+pub fn final_similarity(
+    query_final: &[f32],
+    cached_final: &[f32],
+    query_standalone: &[f32],
+    cached_standalone: &[f32],
+) -> f64 {
+    use crate::embed::dot;
+    let a = dot(query_final, cached_final);
+    let b = dot(query_final, cached_standalone);
+    let c = dot(query_standalone, cached_final);
+    a.max(b).max(c) as f64
+}
+
+/// Whether the checks of `guard` (and names, if asked) pass between `a` and `b`.
+fn agree(guard: &Guard, names: bool, a: &str, b: &str) -> bool {
+    guard.veto(a, b).is_none() && (!names || names_agree(a, b))
+}
+
+/// Why the answer cached for the chat `cached` must not be served for the
+/// chat `query` (user turns, final last), or `None`.
+///
+/// Two single turns get the plain guard. Otherwise the facts of one whole
+/// chat must agree with those of a suffix of the other's user turns, at
+/// least as long as the standalone window.
+pub fn veto(
+    guard: &Guard,
+    settings: &ChatSettings,
+    query: &[&str],
+    cached: &[&str],
+) -> Option<&'static str> {
+    if query.len() <= 1 && cached.len() <= 1 {
+        let (q, c) = (query.first().copied(), cached.first().copied());
+        return guard.veto(q.unwrap_or(""), c.unwrap_or(""));
+    }
+    let whole_q = query.join(JOIN);
+    let whole_c = cached.join(JOIN);
+    // A suffix holds at least the turns the standalone text holds: a short
+    // suffix says nothing (no negation in "show me the code" is no evidence).
+    let shortest = |other: &[&str]| (settings.window + 1).min(other.len()).max(1);
+    let suffix_agrees = |whole: &str, other: &[&str]| {
+        (shortest(other)..=other.len()).any(|k| {
+            let part = other[other.len() - k..].join(JOIN);
+            agree(guard, settings.names, whole, &part)
+        })
+    };
+    if suffix_agrees(&whole_q, cached) || suffix_agrees(&whole_c, query) {
+        None
+    } else {
+        Some("context differs")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const G: Guard = Guard {
+        numbers: true,
+        negation: true,
+        antonyms: true,
+        entities: false,
+    };
+
+    #[test]
+    fn compare_texts_round_trip_and_plain_text_is_one_turn() {
+        assert_eq!(compare_text(&["hello"]), "hello");
+        assert_eq!(turns("hello"), vec!["hello"]);
+        let c = compare_text(&["my StreamMax plan", "cancel it"]);
+        assert_eq!(turns(&c), vec!["my StreamMax plan", "cancel it"]);
+        let odd = compare_text(&["a\u{1e}b", "c"]);
+        assert_eq!(turns(&odd), vec!["a b", "c"]);
+    }
+
+    #[test]
+    fn standalone_keeps_the_final_turn_and_the_window_before_it() {
+        let t = ["hi", "my plan is StreamMax", "I barely use it", "cancel it"];
+        assert_eq!(standalone(&t, 0), "cancel it");
+        assert_eq!(
+            standalone(&t, 2),
+            "my plan is StreamMax\nI barely use it\ncancel it"
+        );
+        assert_eq!(standalone(&t, 9), t.join("\n"));
+    }
+
+    #[test]
+    fn another_subject_detail_or_intent_is_vetoed() {
+        let s = ChatSettings::default();
+        let streaming = ["I have a StreamMax Premium plan.", "cancel it"];
+        let gym = ["It's about my FitHub membership.", "cancel it"];
+        assert_eq!(veto(&G, &s, &streaming, &gym), Some("context differs"));
+        let a = ["A 12-month contract.", "cancel it"];
+        let b = ["A 6-month contract.", "cancel it"];
+        assert!(veto(&G, &s, &a, &b).is_some());
+        let keep = ["I need to keep the order.", "show me the code"];
+        let dont = ["I don't need to keep the order.", "show me the code"];
+        assert!(veto(&G, &s, &keep, &dont).is_some());
+    }
+
+    #[test]
+    fn earlier_history_and_rewording_do_not_veto() {
+        let s = ChatSettings {
+            window: 1,
+            ..ChatSettings::default()
+        };
+        let short = [
+            "So, my StreamMax Premium plan from the Apple store.",
+            "cancel it",
+        ];
+        let long = [
+            "hi there",
+            "what time is it in Tokyo when it's 9am in London?",
+            "I have a StreamMax Premium subscription via the Apple store",
+            "ok back",
+            "cancel it",
+        ];
+        // The short chat's facts agree with the long one's recent part.
+        assert_eq!(veto(&G, &s, &short, &long), None);
+        assert_eq!(veto(&G, &s, &long, &short), None);
+        // A single turn against a single turn is the plain guard.
+        assert_eq!(
+            veto(&G, &s, &["order 1"], &["order 2"]),
+            Some("numbers differ")
+        );
+    }
+}
