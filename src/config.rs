@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::cache::l1::L1Settings;
 use crate::cache::l2::L2Settings;
-use crate::cache::l3::{Guard, L3Settings};
+use crate::cache::l3::{Guard, L3Settings, VerifierChoice};
 use crate::cache::pricing::{ModelSpec, PriceTable};
 use crate::cache::request::Limits;
 use crate::cache::CacheSettings;
@@ -181,6 +181,15 @@ pub struct Options {
     #[arg(long, env = "HELIOS_L3_GUARD")]
     pub l3_guard: Option<String>,
 
+    /// Pair verifier that reads both texts of a semantic candidate and decides
+    /// whether the cached answer fits: `bundled`, `off` or a verifier directory. [default: bundled]
+    #[arg(long, env = "HELIOS_L3_VERIFIER")]
+    pub l3_verifier: Option<String>,
+
+    /// Score (0-1) the verifier must give a candidate to serve it. [default: the verifier's calibrated threshold]
+    #[arg(long, env = "HELIOS_L3_VERIFIER_THRESHOLD")]
+    pub l3_verifier_threshold: Option<f64>,
+
     /// Embedding model: a model2vec directory (config.json, model.safetensors,
     /// tokenizer.json) or a Hugging Face model id (downloaded once into the
     /// data directory, where the network allows). [default: the bundled model]
@@ -268,6 +277,8 @@ impl Options {
             l3_max_bytes,
             l3_threshold,
             l3_guard,
+            l3_verifier,
+            l3_verifier_threshold,
             embedding_model,
             embedding_url,
             embedding_api_model,
@@ -317,6 +328,9 @@ impl Options {
                     .unwrap_or("numbers,negation,antonyms"),
             )
             .map_err(ConfigError)?,
+            verifier_threshold: self.l3_verifier_threshold,
+            verifier: VerifierChoice::parse(self.l3_verifier.as_deref().unwrap_or("bundled"))
+                .map_err(ConfigError)?,
         };
         let embedding = EmbeddingOptions {
             model: self.embedding_model,
@@ -413,6 +427,13 @@ impl Settings {
             .is_some_and(|t| !(0.0..=1.0).contains(&t))
         {
             return bad("l3_threshold must be between 0 and 1");
+        }
+        if cache
+            .l3
+            .verifier_threshold
+            .is_some_and(|t| !(0.0..=1.0).contains(&t))
+        {
+            return bad("l3_verifier_threshold must be between 0 and 1");
         }
         if cache.limits.max_input_bytes == 0
             || cache.limits.max_response_bytes == 0

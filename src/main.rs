@@ -48,9 +48,13 @@ struct EvalArgs {
     /// Pair files to evaluate.
     #[arg(long = "pairs", required = true)]
     pairs: Vec<PathBuf>,
-    /// `pairwise`, `replay` or `both`.
+    /// `pairwise`, `replay`, `both` or `isolated` (each pair alone in its
+    /// own namespace, stored and looked up through the real waterfall).
     #[arg(long, default_value = "both")]
     mode: String,
+    /// Only pairs whose `split` field is this (e.g. `test`).
+    #[arg(long)]
+    split: Option<String>,
     /// Similarity threshold. [default: the configured / measured L3 threshold]
     #[arg(long)]
     threshold: Option<f64>,
@@ -65,9 +69,9 @@ struct EvalArgs {
 fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<(), String> {
     use helios_cache::cache::eval;
     let settings = settings.cache;
-    if !["pairwise", "replay", "both"].contains(&args.mode.as_str()) {
+    if !["pairwise", "replay", "both", "isolated"].contains(&args.mode.as_str()) {
         return Err(format!(
-            "--mode must be pairwise, replay or both, not {:?}",
+            "--mode must be pairwise, replay, both or isolated, not {:?}",
             args.mode
         ));
     }
@@ -83,14 +87,26 @@ fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<
         embedder: String,
         pairwise: Option<eval::PairwiseReport>,
         replay: Option<eval::ReplayReport>,
+        isolated: Option<eval::IsolatedReport>,
     }
     let mut all = std::collections::BTreeMap::new();
     for path in &args.pairs {
-        let pairs = eval::read_pairs(path, args.limit)?;
-        let pw = (args.mode != "replay")
+        let mut pairs = eval::read_pairs(path, None)?;
+        if let Some(split) = &args.split {
+            pairs.retain(|p| p.split.as_deref() == Some(split.as_str()));
+        }
+        if let Some(limit) = args.limit {
+            pairs.truncate(limit);
+        }
+        let mode = args.mode.as_str();
+        let pw = matches!(mode, "pairwise" | "both")
             .then(|| eval::pairwise(embedder.as_ref(), settings.l3.guard, &pairs, threshold));
-        let rp = match args.mode != "pairwise" {
-            true => Some(eval::replay(&settings, &pairs, threshold)?),
+        let rp = match matches!(mode, "replay" | "both") {
+            true => Some(eval::replay(&settings, &pairs, args.threshold)?),
+            false => None,
+        };
+        let iso = match mode == "isolated" {
+            true => Some(eval::isolated(&settings, &pairs, args.threshold)?),
             false => None,
         };
         let name = path.display().to_string();
@@ -101,10 +117,11 @@ fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<
                     embedder: embedder.id().to_string(),
                     pairwise: pw,
                     replay: rp,
+                    isolated: iso,
                 },
             );
         } else {
-            eval::print_report(&name, pw.as_ref(), rp.as_ref());
+            eval::print_report(&name, pw.as_ref(), rp.as_ref(), iso.as_ref());
         }
     }
     if args.json {

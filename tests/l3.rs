@@ -104,7 +104,8 @@ fn the_exact_stored_text_always_finds_itself_in_l3() {
 
 #[test]
 fn the_request_threshold_decides() {
-    let s = Server::start();
+    // The cosine gate alone (with the verifier, it also judges).
+    let s = Server::builder().args(["--l3-verifier", "off"]).start();
     store(&s, PARAPHRASE_A, json!({}));
     let strict = lookup(&s, PARAPHRASE_B, json!({"similarity_threshold": 0.999}));
     assert_eq!(strict["hit"], false);
@@ -140,7 +141,8 @@ fn scopes_never_match_each_other() {
 
 #[test]
 fn the_guard_refuses_near_identical_requests_that_differ_in_meaning() {
-    let s = Server::start();
+    // The guard alone: the verifier would refuse these too.
+    let s = Server::builder().args(["--l3-verifier", "off"]).start();
     store(&s, "refund order 1234", json!({}));
     store(&s, "how do I enable two-factor login", json!({}));
     store(&s, "can I cancel my subscription", json!({}));
@@ -169,7 +171,9 @@ fn the_guard_refuses_near_identical_requests_that_differ_in_meaning() {
 
 #[test]
 fn without_the_guard_the_near_miss_would_be_served() {
-    let s = Server::builder().args(["--l3-guard", "off"]).start();
+    let s = Server::builder()
+        .args(["--l3-guard", "off", "--l3-verifier", "off"])
+        .start();
     store(&s, "refund order 1234", json!({}));
     let r = lookup(
         &s,
@@ -208,7 +212,8 @@ fn text_the_model_cannot_represent_gets_no_l3_answer() {
 
 #[test]
 fn the_default_model_serves_korean_paraphrases() {
-    let s = Server::start();
+    // The embedder alone (the verifier is tested below).
+    let s = Server::builder().args(["--l3-verifier", "off"]).start();
     let stored = store(&s, "비밀번호를 어떻게 재설정하나요?", json!({}));
     assert_eq!(
         stored["layers_stored"],
@@ -453,6 +458,7 @@ fn vectors_of_another_embedder_are_never_compared() {
     write_model_dir(&model);
     let mut other = Server::builder()
         .args(["--embedding-model", model.to_str().unwrap()])
+        .args(["--l3-verifier", "off"])
         .start();
     other.stop();
     // The first server's data, opened with the other embedder.
@@ -567,6 +573,9 @@ fn the_openai_compatible_embedder_works_and_its_failures_never_break_l2() {
             &url,
             "--embedding-api-model",
             "fake-embed",
+            // The fake embedder's bag of words is what is tested here.
+            "--l3-verifier",
+            "off",
         ])
         .env("HELIOS_EMBEDDING_API_KEY", "sekrit")
         .start();
@@ -624,4 +633,176 @@ fn a_wrong_api_key_fails_at_start_with_the_providers_message() {
     let (status, log) = run_to_exit(cmd, Duration::from_secs(60));
     assert!(!status.success());
     assert!(log.contains("401") && log.contains("bad key"), "{log}");
+}
+
+#[test]
+fn the_verifier_refuses_traps_the_cosine_would_serve() {
+    let traps = [
+        (
+            "Can I book a table on Friday?",
+            "Can I book a table on Saturday?",
+        ),
+        ("Convert 100 USD to EUR", "Convert 100 EUR to USD"),
+        ("내일 서울 날씨 어때?", "내일 부산 날씨 어때?"),
+    ];
+    let paraphrases = [
+        (PARAPHRASE_A, PARAPHRASE_B),
+        ("비밀번호를 어떻게 바꾸나요?", "비밀번호 어떻게 바꿔요?"),
+    ];
+    let with = Server::start();
+    let without = Server::builder().args(["--l3-verifier", "off"]).start();
+    for (i, (a, b)) in traps.iter().enumerate() {
+        let ns = json!({"namespace": format!("trap{i}")});
+        store(&with, a, ns.clone());
+        store(&without, a, ns.clone());
+        let r = lookup(&with, b, ns.clone());
+        let l3 = &r["l3_result"];
+        assert_eq!(r["hit"], false, "{b}: {r}");
+        assert_eq!(l3["decision"], "verifier", "{b}: {r}");
+        assert!(
+            f(&l3["verifier_score"]) < f(&l3["verifier_threshold"]),
+            "{r}"
+        );
+        assert!(f(&l3["best_similarity"]) >= f(&l3["threshold"]), "{r}");
+        // The cosine and the guard alone serve the wrong answer.
+        let r = lookup(&without, b, ns);
+        assert_eq!(
+            r["layer"], "L3_SEMANTIC_RAG",
+            "{b} without the verifier: {r}"
+        );
+    }
+    for (i, (a, b)) in paraphrases.iter().enumerate() {
+        let ns = json!({"namespace": format!("para{i}")});
+        store(&with, a, ns.clone());
+        let r = lookup(&with, b, ns);
+        assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{b}: {r}");
+        assert_eq!(r["l3_result"]["decision"], "served");
+        assert!(f(&r["l3_result"]["verifier_score"]) >= f(&r["l3_result"]["verifier_threshold"]));
+    }
+    let st = l3_stats(&with);
+    assert_eq!(u(&st["details"]["verifier_vetoes"]), 3, "{st}");
+    assert!(st["details"]["verifier"]
+        .as_str()
+        .unwrap()
+        .starts_with("ko-en-align"));
+    assert_eq!(u(&with.metrics()["l3_verifier_vetoes"]), 3);
+}
+
+fn feedback(s: &Server, entry_id: &Value, input: &str, verdict: &str) -> common::Response {
+    s.post(
+        "/api/v1/helios/cache/feedback",
+        &json!({"entry_id": entry_id, "input_text": input, "verdict": verdict}),
+    )
+}
+
+#[test]
+fn lookups_say_why_a_candidate_was_served_or_refused() {
+    let s = Server::start();
+    store(&s, PARAPHRASE_A, json!({}));
+    let hit = lookup(&s, PARAPHRASE_B, json!({}));
+    let r = &hit["l3_result"];
+    assert_eq!(r["decision"], "served", "{hit}");
+    assert!(u(&r["candidates_judged"]) >= 1);
+    assert_eq!(r["candidate_entry_id"], hit["entry_id"]);
+    let exact = lookup(&s, PARAPHRASE_A, json!({"use_l2": false}));
+    assert_eq!(exact["l3_result"]["decision"], "exact", "{exact}");
+    let miss = lookup(&s, "What is the capital of France?", json!({}));
+    assert_eq!(miss["l3_result"]["decision"], "below_gate", "{miss}");
+    assert!(f(&miss["l3_result"]["best_similarity"]) < f(&miss["l3_result"]["threshold"]));
+    let empty = lookup(&s, "anything", json!({"namespace": "empty"}));
+    assert_eq!(empty["l3_result"]["decision"], "no_candidate", "{empty}");
+    store(&s, "refund order 1234", json!({}));
+    let vetoed = lookup(
+        &s,
+        "refund order 1235",
+        json!({"similarity_threshold": 0.5}),
+    );
+    assert_eq!(vetoed["l3_result"]["decision"], "guard", "{vetoed}");
+    assert_eq!(vetoed["l3_result"]["guard_veto"], "numbers differ");
+}
+
+#[test]
+fn a_hit_reported_wrong_stops_answering_that_request_and_survives_restart() {
+    let mut s = Server::start();
+    store(&s, PARAPHRASE_A, json!({}));
+    let hit = lookup(&s, PARAPHRASE_B, json!({}));
+    assert_eq!(hit["layer"], "L3_SEMANTIC_RAG", "{hit}");
+    let sim = f(&hit["l3_result"]["similarity"]);
+    let r = feedback(&s, &hit["entry_id"], PARAPHRASE_B, "wrong");
+    let r = r.ok();
+    assert_eq!(r["action"], "entry_threshold_raised", "{r}");
+    assert!(f(&r["entry_threshold"]) > sim, "{r}");
+    let again = lookup(&s, PARAPHRASE_B, json!({}));
+    assert_eq!(again["hit"], false, "{again}");
+    assert_eq!(again["l3_result"]["decision"], "feedback", "{again}");
+    assert!(again["l3_result"]["feedback_veto"].is_string());
+    // The entry still answers its own text and requests closer than the bar.
+    assert_eq!(
+        lookup(&s, PARAPHRASE_A, json!({"use_l2": false}))["layer"],
+        "L3_SEMANTIC_RAG"
+    );
+    let stats = l3_stats(&s);
+    assert_eq!(u(&stats["details"]["reported_wrong"]), 1, "{stats}");
+    assert_eq!(u(&s.metrics()["l3_reported_wrong"]), 1);
+    let prom = String::from_utf8(s.get("/metrics").raw).unwrap();
+    assert!(
+        prom.contains("helios_cache_l3_reported_wrong_total 1"),
+        "{prom}"
+    );
+    assert_eq!(u(&stats["details"]["entries_with_feedback"]), 1);
+    // Kept in sled: a restart keeps the verdict.
+    assert!(s.stop().success());
+    s.restart();
+    let after = lookup(&s, PARAPHRASE_B, json!({}));
+    assert_eq!(after["hit"], false, "{after}");
+    assert_eq!(after["l3_result"]["decision"], "feedback", "{after}");
+    let right = feedback(&s, &hit["entry_id"], PARAPHRASE_A, "right");
+    assert_eq!(right.ok()["action"], "recorded");
+    assert_eq!(u(&l3_stats(&s)["details"]["reported_right"]), 1);
+}
+
+#[test]
+fn an_answer_reported_wrong_for_its_own_text_is_removed_everywhere() {
+    let s = Server::start();
+    let stored = store(&s, PARAPHRASE_A, json!({}));
+    let hit = lookup(&s, PARAPHRASE_A, json!({}));
+    assert_eq!(hit["layer"], "L2_REDIS_EXACT");
+    assert_eq!(hit["entry_id"], stored["entry_id"]);
+    let r = feedback(&s, &hit["entry_id"], PARAPHRASE_A, "wrong");
+    assert_eq!(r.ok()["action"], "entry_removed", "{:?}", r.body);
+    let after = lookup(&s, PARAPHRASE_A, json!({}));
+    assert_eq!(after["hit"], false, "{after}");
+    // Gone: another verdict on it is a 404.
+    assert_eq!(
+        feedback(&s, &hit["entry_id"], PARAPHRASE_B, "wrong").error(404),
+        "not_found"
+    );
+}
+
+#[test]
+fn bad_feedback_is_refused_with_a_code() {
+    let s = Server::start();
+    let stored = store(&s, PARAPHRASE_A, json!({}));
+    let id = &stored["entry_id"];
+    assert_eq!(
+        feedback(&s, id, PARAPHRASE_B, "maybe").error(400),
+        "invalid_verdict"
+    );
+    assert_eq!(
+        feedback(&s, &json!("xyz"), PARAPHRASE_B, "wrong").error(400),
+        "invalid_entry_id"
+    );
+    assert_eq!(feedback(&s, id, "  ", "wrong").error(400), "empty_input");
+    let unknown = json!("0123456789abcdef0123456789abcdef");
+    assert_eq!(
+        feedback(&s, &unknown, PARAPHRASE_B, "wrong").error(404),
+        "not_found"
+    );
+    let r = s.post("/api/v1/helios/cache/feedback", &json!({"entry_id": id}));
+    assert_eq!(r.error(400), "invalid_request");
+    // Nothing changed.
+    assert_eq!(
+        lookup(&s, PARAPHRASE_B, json!({}))["layer"],
+        "L3_SEMANTIC_RAG"
+    );
 }

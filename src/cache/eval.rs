@@ -9,7 +9,6 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -26,6 +25,9 @@ pub struct Pair {
     pub a: String,
     pub b: String,
     pub label: u8,
+    /// `train`, `dev` or `test`, when the file says.
+    #[serde(default)]
+    pub split: Option<String>,
 }
 
 /// Reads a JSONL pair file (`.gz` is decompressed).
@@ -199,11 +201,85 @@ fn store_req(text: &str, id: usize) -> Result<Store, String> {
     Ok(s)
 }
 
-fn lookup_req(text: &str, threshold: f64) -> Result<Lookup, String> {
+fn lookup_req(text: &str, threshold: Option<f64>) -> Result<Lookup, String> {
     let mut l = Lookup::new(scope(), text.to_string()).map_err(|e| e.to_string())?;
     l.layers = Layers::from_flags(Some(false), None, None);
-    l.threshold = Some(threshold);
+    l.threshold = threshold;
     Ok(l)
+}
+
+/// A cache in a scratch directory, removed when dropped.
+fn scratch_cache(settings: &CacheSettings) -> Result<(Scratch, CacheManager), String> {
+    let dir = std::env::temp_dir().join(format!(
+        "helios-eval-{}-{}",
+        std::process::id(),
+        crate::clock::now_ms()
+    ));
+    let scratch = Scratch(dir.clone());
+    let mut s = settings.clone();
+    s.store.data_dir = dir;
+    let mgr = CacheManager::open(s).map_err(|e| e.to_string())?;
+    Ok((scratch, mgr))
+}
+
+/// Isolated replay results: each pair alone in its own namespace.
+#[derive(Debug, Clone, Serialize)]
+pub struct IsolatedReport {
+    /// `None`: the server's default threshold (and verifier) decided.
+    pub threshold: Option<f64>,
+    pub pairs: usize,
+    /// Label-1 pairs served / missed.
+    pub served: u64,
+    pub missed: u64,
+    /// Label-0 pairs served (a wrong answer) / refused.
+    pub wrong: u64,
+    pub refused: u64,
+    /// served / (served + wrong): how often a served hit was right.
+    pub precision: f64,
+    /// served / (served + missed).
+    pub recall: f64,
+    /// wrong / (wrong + refused): the share of traps that got a wrong answer.
+    pub wrong_rate: f64,
+}
+
+/// Isolated replay: for each pair, `a` is stored in a namespace of its own
+/// and `b` looked up there through the real waterfall (L2 and L3, as an API
+/// user would), so pairs never answer each other.
+pub fn isolated(
+    settings: &CacheSettings,
+    pairs: &[Pair],
+    threshold: Option<f64>,
+) -> Result<IsolatedReport, String> {
+    let (_scratch, mgr) = scratch_cache(settings)?;
+    let (mut served, mut missed, mut wrong, mut refused) = (0u64, 0u64, 0u64, 0u64);
+    for (i, p) in pairs.iter().enumerate() {
+        let mut scope = scope();
+        scope.namespace = format!("pair-{i}");
+        let mut store = store_req(&p.a, i)?;
+        store.scope = scope.clone();
+        mgr.store(&store).map_err(|e| e.to_string())?;
+        let mut lookup = lookup_req(&p.b, threshold)?;
+        lookup.scope = scope;
+        let hit = mgr.lookup(&lookup).map_err(|e| e.to_string())?.hit;
+        match (p.label == 1, hit) {
+            (true, true) => served += 1,
+            (true, false) => missed += 1,
+            (false, true) => wrong += 1,
+            (false, false) => refused += 1,
+        }
+    }
+    mgr.shutdown().map_err(|e| e.to_string())?;
+    Ok(IsolatedReport {
+        threshold,
+        pairs: pairs.len(),
+        served,
+        missed,
+        wrong,
+        refused,
+        precision: ratio(served, served + wrong),
+        recall: ratio(served, served + missed),
+        wrong_rate: ratio(wrong, wrong + refused),
+    })
 }
 
 /// Outcome counts of a replay. Positives: the hit is `b`'s own `a`
@@ -225,17 +301,9 @@ struct ReplayCounts {
 pub fn replay(
     settings: &CacheSettings,
     pairs: &[Pair],
-    threshold: f64,
+    threshold: Option<f64>,
 ) -> Result<ReplayReport, String> {
-    let dir = std::env::temp_dir().join(format!(
-        "helios-eval-{}-{}",
-        std::process::id(),
-        crate::clock::now_ms()
-    ));
-    let _scratch = Scratch(dir.clone());
-    let mut s = settings.clone();
-    s.store.data_dir = dir;
-    let mgr = Arc::new(CacheManager::open(s).map_err(|e| e.to_string())?);
+    let (_scratch, mgr) = scratch_cache(settings)?;
     // Identical `a` texts share one entry: remember the first id of each.
     let mut first_id = std::collections::HashMap::new();
     for (i, p) in pairs.iter().enumerate() {
@@ -292,7 +360,7 @@ pub fn replay(
 /// Replay results.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayReport {
-    pub threshold: f64,
+    pub threshold: Option<f64>,
     pub stored: usize,
     pub positives: ReplayPositives,
     pub negatives: ReplayNegatives,
@@ -314,7 +382,12 @@ pub struct ReplayNegatives {
 }
 
 /// Prints a short human table of an evaluation.
-pub fn print_report(name: &str, pairwise: Option<&PairwiseReport>, replay: Option<&ReplayReport>) {
+pub fn print_report(
+    name: &str,
+    pairwise: Option<&PairwiseReport>,
+    replay: Option<&ReplayReport>,
+    isolated: Option<&IsolatedReport>,
+) {
     println!("== {name}");
     if let Some(p) = pairwise {
         let row = |label: &str, v: Option<&Scores>| {
@@ -335,10 +408,16 @@ pub fn print_report(name: &str, pairwise: Option<&PairwiseReport>, replay: Optio
     }
     if let Some(r) = replay {
         println!(
-            "replay t={}: stored {}, positives: correct {} wrong {} miss {}; negatives: false hits {} correct misses {} other-entry hits {}; exact repeats {}",
+            "replay t={:?}: stored {}, positives: correct {} wrong {} miss {}; negatives: false hits {} correct misses {} other-entry hits {}; exact repeats {}",
             r.threshold, r.stored, r.positives.correct_hits, r.positives.wrong_hits,
             r.positives.misses, r.negatives.false_hits, r.negatives.correct_misses,
             r.negatives.hits_on_other_entries_unjudged, r.exact_repeats
+        );
+    }
+    if let Some(r) = isolated {
+        println!(
+            "isolated t={:?}: {} pairs; should-hit served {} missed {} (recall {:.3}); traps wrong {} refused {} (wrong rate {:.3}); precision {:.3}",
+            r.threshold, r.pairs, r.served, r.missed, r.recall, r.wrong, r.refused, r.wrong_rate, r.precision
         );
     }
 }

@@ -264,6 +264,19 @@ impl L2 {
         )
     }
 
+    /// The request text entry `key` was stored for, if L2 holds it.
+    pub fn entry_input(&self, key: u128) -> Result<Option<String>, CacheError> {
+        if let Some(e) = self.hot.get(&key) {
+            return Ok(Some(e.base.input.clone()));
+        }
+        let Some(value) = self.records.get(key)? else {
+            return Ok(None);
+        };
+        Ok(records::split(&value)
+            .and_then(|(_, p)| decode::<L2Record>(p))
+            .map(|r| r.base.input))
+    }
+
     /// Hot-cache statistics: (entries, bytes).
     pub fn hot_size(&self) -> (u64, u64) {
         self.hot.run_pending_tasks();

@@ -36,11 +36,11 @@ use metrics::{ratio, Metrics};
 use pricing::{nano, ModelSpec, PriceTable};
 use records::KeyLocks;
 use report::{
-    EntriesSummary, HealthReport, InvalidateReport, L2Result, L3Result, LatencyReport, LayerReport,
-    LookupReport, MetricsReport, SavingsSummary, StorageHealth, StoreReport, SummaryMetrics,
-    SummaryReport,
+    EntriesSummary, FeedbackReport, HealthReport, InvalidateReport, L2Result, L3Result,
+    LatencyReport, LayerReport, LookupReport, MetricsReport, SavingsSummary, StorageHealth,
+    StoreReport, SummaryMetrics, SummaryReport,
 };
-use request::{Invalidate, Limits, Lookup, Store, Usage};
+use request::{Feedback, Invalidate, Limits, Lookup, Store, Usage, Verdict};
 use scope::Scope;
 
 const COUNTERS_KEY: &str = "counters";
@@ -124,11 +124,13 @@ impl CacheManager {
         );
         let l2 = L2::open(storage.clone(), locks.clone(), settings.l2.clone());
         let embedder = crate::embed::from_options(&settings.embedding, &settings.store.data_dir)?;
+        let verifier = settings.l3.verifier.load().map_err(StartError::Verifier)?;
         let l3 = L3::open(
             storage.clone(),
             locks.clone(),
             settings.l3.clone(),
             embedder,
+            verifier,
         );
         let metrics = match storage.meta_get(COUNTERS_KEY) {
             Ok(Some(b)) => Metrics::from_bytes(&b),
@@ -279,18 +281,27 @@ impl CacheManager {
         m.lookups.fetch_add(1, Relaxed);
         m.latency.record(elapsed.as_nanos() as u64);
         let ms = elapsed.as_secs_f64() * 1e3;
-        let hit = match outcome {
-            L3Outcome::Miss { best, vetoed } => {
+        let explain = |d: &l3::Decision| L3Result {
+            threshold: Some(d.gate),
+            lookup_time_ms: Some(ms),
+            decision: Some(d.outcome),
+            candidates_judged: Some(d.judged),
+            candidate_entry_id: d.candidate.map(scope::entry_id),
+            verifier_score: d.verifier_score,
+            verifier_threshold: d.verifier_threshold,
+            feedback_veto: d.feedback_veto,
+            ..L3Result::default()
+        };
+        let (hit, decision) = match outcome {
+            L3Outcome::Miss(d) => {
                 resp.l3_result = Some(L3Result {
-                    lookup_time_ms: Some(ms),
-                    threshold: Some(threshold),
-                    best_similarity: Some(best),
-                    guard_veto: Some(vetoed),
-                    ..L3Result::default()
+                    best_similarity: Some(d.best),
+                    guard_veto: Some(d.guard_veto),
+                    ..explain(&d)
                 });
                 return Ok(());
             }
-            L3Outcome::Hit(hit) => hit,
+            L3Outcome::Hit(hit, d) => (hit, d),
         };
         m.hits.fetch_add(1, Relaxed);
         m.similarity_sum_micro
@@ -301,12 +312,10 @@ impl CacheManager {
             hit: true,
             entry_id: Some(id.clone()),
             similarity: Some(hit.similarity),
-            threshold: Some(threshold),
-            lookup_time_ms: Some(ms),
             age_seconds: Some(now.saturating_sub(hit.created_ms) as f64 / 1e3),
             ttl_remaining_seconds: Some(hit.expires_ms.saturating_sub(now) as f64 / 1e3),
             model_used: Some(hit.model),
-            ..L3Result::default()
+            ..explain(&decision)
         });
         resp.hit = true;
         resp.layer = Some(LayerId::L3);
@@ -316,6 +325,64 @@ impl CacheManager {
         resp.tokens_saved = hit.tokens;
         resp.cost_saved = hit.cost_nano as f64 / 1e9;
         Ok(())
+    }
+
+    /// Applies a verdict on a served hit: the entry stops answering that
+    /// request (and requests as far from it); an answer reported wrong for
+    /// its own text is removed from L2 and L3.
+    pub fn feedback(&self, req: &Feedback) -> Result<FeedbackReport, CacheError> {
+        self.settings.limits.check_input(&req.input)?;
+        let _gate = self.write_gate.read();
+        let id = scope::entry_id(req.entry_key);
+        let wrong = req.verdict == Verdict::Wrong;
+        let in_l2 = self
+            .l2
+            .entry_input(req.entry_key)?
+            .is_some_and(|text| text == req.input);
+        // A vector of the request, to raise the entry's threshold above it.
+        let query = match wrong {
+            true => self.l3.embed(&req.input).ok(),
+            false => None,
+        };
+        let l3 = self
+            .l3
+            .feedback(req.entry_key, &req.input, query.as_deref(), wrong)?;
+        let mut action = match l3 {
+            Some(l3::FeedbackAction::Tightened { min_similarity }) => {
+                ("entry_threshold_raised", Some(min_similarity))
+            }
+            Some(l3::FeedbackAction::Removed) => ("entry_removed", None),
+            Some(l3::FeedbackAction::Recorded) => ("recorded", None),
+            None if in_l2 => ("recorded", None),
+            None => {
+                return Err(CacheError::NotFound(format!(
+                    "no L2 or L3 entry {id}; it may have expired or been invalidated"
+                )))
+            }
+        };
+        if wrong && in_l2 {
+            // The cached answer is wrong for its own text: L2 must not serve it either.
+            let filter = layer::InvalidateFilter {
+                entry_key: Some(req.entry_key),
+                ..Default::default()
+            };
+            self.l2.invalidate(&filter)?;
+            self.l3.invalidate(&filter)?;
+            action = ("entry_removed", None);
+        }
+        if wrong {
+            self.metrics
+                .layer(LayerId::L3)
+                .invalidations
+                .fetch_add((action.0 == "entry_removed") as u64, Relaxed);
+        }
+        Ok(FeedbackReport {
+            success: true,
+            entry_id: id,
+            verdict: req.verdict.as_str(),
+            action: action.0,
+            entry_threshold: action.1,
+        })
     }
 
     /// Stores a response in every eligible layer it names, atomically.
@@ -506,6 +573,7 @@ impl CacheManager {
             l1_predictions: m.l1_predictions.load(Relaxed),
             l1_predictions_correct: m.l1_predictions_correct.load(Relaxed),
             l1_savings: self.l1.savings(),
+            l3_trust: self.l3.trust(),
         }
     }
 

@@ -139,6 +139,24 @@ pub struct L3Result {
     /// The guard rule that vetoed the candidate (on a miss).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guard_veto: Option<Option<&'static str>>,
+    /// Why the candidate was served or refused: `served`, `exact`,
+    /// `no_candidate`, `below_gate`, `guard`, `feedback` or `verifier`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<&'static str>,
+    /// Candidates above the gate that were judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates_judged: Option<u32>,
+    /// The entry the decision is about (served, or the last refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_entry_id: Option<String>,
+    /// The pair verifier's score of that candidate, and the score needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifier_score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifier_threshold: Option<f64>,
+    /// The feedback rule that refused a candidate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback_veto: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -253,6 +271,16 @@ pub struct L3Details {
     pub guard_vetoes: u64,
     pub unrepresentable_inputs: u64,
     pub embedding_errors: u64,
+    /// The pair verifier judging candidates (`None`: the cosine decides).
+    pub verifier: Option<String>,
+    pub verifier_threshold: Option<f64>,
+    pub verifier_calls: u64,
+    pub verifier_vetoes: u64,
+    pub feedback_vetoes: u64,
+    /// Served hits reported wrong / right through `/feedback`.
+    pub reported_wrong: u64,
+    pub reported_right: u64,
+    pub entries_with_feedback: u64,
 }
 
 /// One layer's counters and state (`/stats/layer/{layer}` and `layers` of
@@ -306,6 +334,19 @@ pub struct MetricsReport {
     pub l1_predictions_correct: u64,
     #[serde(flatten)]
     pub l1_savings: L1Savings,
+    #[serde(flatten)]
+    pub l3_trust: L3Trust,
+}
+
+/// How L3 guarded its answers: vetoes by kind, and served hits reported
+/// wrong or right through `/feedback`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct L3Trust {
+    pub l3_guard_vetoes: u64,
+    pub l3_verifier_vetoes: u64,
+    pub l3_feedback_vetoes: u64,
+    pub l3_reported_wrong: u64,
+    pub l3_reported_right: u64,
 }
 
 impl MetricsReport {
@@ -370,4 +411,20 @@ pub struct SummaryMetrics {
 pub struct SummaryReport {
     pub metrics: SummaryMetrics,
     pub health: HealthReport,
+}
+
+/// The answer to a feedback verdict.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FeedbackReport {
+    pub success: bool,
+    pub entry_id: String,
+    /// `wrong` or `right`.
+    pub verdict: &'static str,
+    /// What changed: `entry_threshold_raised` (the text is blocked for this
+    /// entry and its own threshold raised), `entry_removed` (the answer was
+    /// wrong for its own text) or `recorded`.
+    pub action: &'static str,
+    /// The entry's own similarity bar after the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_threshold: Option<f64>,
 }

@@ -332,6 +332,58 @@ impl Invalidate {
     }
 }
 
+/// A verdict on a served hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Wrong,
+    Right,
+}
+
+impl Verdict {
+    pub fn parse(v: &str) -> Result<Verdict, CacheError> {
+        match v {
+            "wrong" => Ok(Verdict::Wrong),
+            "right" => Ok(Verdict::Right),
+            other => Err(CacheError::invalid(
+                "invalid_verdict",
+                format!("verdict must be \"wrong\" or \"right\", got {other:?}"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Wrong => "wrong",
+            Verdict::Right => "right",
+        }
+    }
+}
+
+/// `feedback`: a served hit was wrong (or right) for this request.
+#[derive(Debug, Clone)]
+pub struct Feedback {
+    pub entry_key: u128,
+    /// The lookup's text: the request the entry answered.
+    pub input: String,
+    pub verdict: Verdict,
+}
+
+impl Feedback {
+    pub fn new(entry_id: &str, input: String, verdict: &str) -> Result<Feedback, CacheError> {
+        let entry_key = scope::parse_entry_id(entry_id).ok_or_else(|| {
+            CacheError::invalid(
+                "invalid_entry_id",
+                format!("entry_id must be 32 hex digits, got {entry_id:?}"),
+            )
+        })?;
+        Ok(Feedback {
+            entry_key,
+            input: text("input_text", input)?,
+            verdict: Verdict::parse(verdict)?,
+        })
+    }
+}
+
 /// Limits on what one request may carry, from the configuration.
 #[derive(Debug, Clone)]
 pub struct Limits {

@@ -30,8 +30,14 @@ pub trait Embedder: Send + Sync {
     fn dims(&self) -> usize;
     /// A unit-length vector of `dims()` numbers.
     fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError>;
-    /// The cosine threshold measured for this embedder, if any.
+    /// The cosine threshold measured for this embedder when the cosine
+    /// alone decides, if any.
     fn default_threshold(&self) -> Option<f64> {
+        None
+    }
+    /// The loose gate measured for this embedder when a pair verifier
+    /// decides after it, if any.
+    fn default_gate(&self) -> Option<f64> {
         None
     }
 }

@@ -59,6 +59,16 @@ impl Bundled {
         }
     }
 
+    /// Loose cosine gate before the pair verifier: the largest threshold
+    /// that keeps 95% of the dev positives of the labelled sets
+    /// (`tools/distill/RESULTS-e5.md`; MiniLM by the same rule).
+    pub fn gate(self) -> f64 {
+        match self {
+            Bundled::MultilingualE5 => 0.66,
+            Bundled::MiniLm => 0.70,
+        }
+    }
+
     /// Looks a bundled model up by name (with or without `bundled:`).
     pub fn by_name(name: &str) -> Option<Bundled> {
         let n = name.strip_prefix("bundled:").unwrap_or(name);
@@ -81,6 +91,7 @@ pub struct StaticEmbedder {
     /// Optional per-token weight.
     weights: Option<Vec<f32>>,
     threshold: Option<f64>,
+    gate: Option<f64>,
 }
 
 fn f16_to_f32(bits: u16) -> f32 {
@@ -146,6 +157,7 @@ impl StaticEmbedder {
         let (tokenizer, model) = which.files();
         let mut e = StaticEmbedder::from_bytes(which.name(), tokenizer, model)?;
         e.threshold = Some(which.threshold());
+        e.gate = Some(which.gate());
         Ok(e)
     }
 
@@ -173,7 +185,7 @@ impl StaticEmbedder {
         tok.with_padding(None);
         tok.with_truncation(None)
             .map_err(|e| format!("tokenizer.json: {e}"))?;
-        let unk_id = unk_token(tokenizer).and_then(|t| tok.token_to_id(&t));
+        let unk_id = unk_id(tokenizer, &tok);
         let st = SafeTensors::deserialize(model).map_err(|e| format!("model.safetensors: {e}"))?;
         let emb = st
             .tensor("embeddings")
@@ -213,6 +225,7 @@ impl StaticEmbedder {
             mapping,
             weights,
             threshold: None,
+            gate: None,
         })
     }
 
@@ -225,10 +238,15 @@ impl StaticEmbedder {
     }
 }
 
-/// The tokenizer model's `unk_token`, read from tokenizer.json.
-fn unk_token(tokenizer_json: &[u8]) -> Option<String> {
+/// The id of the tokenizer model's unknown token, read from tokenizer.json:
+/// `unk_token` (WordPiece, BPE) or `unk_id` (Unigram, SentencePiece).
+fn unk_id(tokenizer_json: &[u8], tok: &Tokenizer) -> Option<u32> {
     let v: serde_json::Value = serde_json::from_slice(tokenizer_json).ok()?;
-    v["model"]["unk_token"].as_str().map(str::to_string)
+    let model = &v["model"];
+    match model["unk_token"].as_str() {
+        Some(t) => tok.token_to_id(t),
+        None => model["unk_id"].as_u64().map(|id| id as u32),
+    }
 }
 
 /// Whether the tokens cover the text well enough to mean something: most
@@ -289,6 +307,10 @@ impl Embedder for StaticEmbedder {
 
     fn default_threshold(&self) -> Option<f64> {
         self.threshold
+    }
+
+    fn default_gate(&self) -> Option<f64> {
+        self.gate
     }
 
     fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
@@ -359,8 +381,14 @@ mod tests {
         let m = StaticEmbedder::bundled().unwrap();
         // Short Korean texts: SentencePiece emits a lone "▁" whose offsets
         // are the next syllable's; that must not count as a shattered letter.
-        for text in ["비밀번호 변경", "안녕", "환불 요청", "날씨 알려줘", "불 꺼"]
-        {
+        for text in [
+            "걔 너무 싫다",
+            "비밀번호 변경",
+            "안녕",
+            "환불 요청",
+            "날씨 알려줘",
+            "불 꺼",
+        ] {
             let v = m.embed(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(v.len(), m.dims());
         }
@@ -376,6 +404,18 @@ mod tests {
         let e = m.embed("How do I reset my password?").unwrap();
         let f = m.embed("How can I reset my password?").unwrap();
         assert!(dot(&e, &f) > 0.9);
+    }
+
+    #[test]
+    fn unknown_pieces_are_recognised_in_both_tokenizer_kinds() {
+        for which in Bundled::ALL {
+            let m = StaticEmbedder::bundled_model(which).unwrap();
+            assert!(m.unk_id.is_some(), "{which:?} has no unknown id");
+        }
+        // Text made only of pieces the Korean+English vocabulary lacks.
+        let m = StaticEmbedder::bundled().unwrap();
+        let err = m.embed("ฉันชอบกินข้าวมากที่สุด").unwrap_err();
+        assert!(matches!(err, EmbedError::Unrepresentable(_)), "{err}");
     }
 
     #[test]

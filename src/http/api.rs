@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::cache::request::{
-    self, CacheTtl, Invalidate, Layers, Lookup, ScopeFields, Store, Usage as DomainUsage,
+    self, CacheTtl, Feedback, Invalidate, Layers, Lookup, ScopeFields, Store, Usage as DomainUsage,
 };
 use crate::error::CacheError;
 
@@ -107,6 +107,19 @@ pub struct InvalidateRequest {
     pub all: bool,
 }
 
+/// `POST /feedback`: a served hit was wrong (or right).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct FeedbackRequest {
+    /// The `entry_id` of the hit (from the lookup's answer).
+    pub entry_id: String,
+    /// The lookup's `input_text`: the request the entry answered.
+    #[schema(min_length = 1, pattern = r"\S")]
+    pub input_text: String,
+    /// `wrong` or `right`.
+    #[schema(pattern = "^(wrong|right)$")]
+    pub verdict: String,
+}
+
 /// Body of `POST /admin/backup`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BackupRequest {
@@ -181,6 +194,14 @@ impl TryFrom<InvalidateRequest> for Invalidate {
             r.entry_id.as_deref(),
             r.all,
         )
+    }
+}
+
+impl TryFrom<FeedbackRequest> for Feedback {
+    type Error = CacheError;
+
+    fn try_from(r: FeedbackRequest) -> Result<Feedback, CacheError> {
+        Feedback::new(&r.entry_id, r.input_text, &r.verdict)
     }
 }
 

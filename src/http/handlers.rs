@@ -5,14 +5,14 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::api::{BackupRequest, InvalidateRequest, LookupRequest, StoreRequest};
+use super::api::{BackupRequest, FeedbackRequest, InvalidateRequest, LookupRequest, StoreRequest};
 use super::error::ApiError;
 use super::extract::{blocking, read_json};
 use super::openapi::{ErrorBody, LayerName};
 use super::ServerSettings;
 use crate::cache::layer::LayerId;
-use crate::cache::report::{InvalidateReport, LookupReport, StoreReport};
-use crate::cache::request::{Invalidate, Lookup, Store};
+use crate::cache::report::{FeedbackReport, InvalidateReport, LookupReport, StoreReport};
+use crate::cache::request::{Feedback, Invalidate, Lookup, Store};
 use crate::cache::CacheManager;
 
 type Mgr = web::Data<CacheManager>;
@@ -109,6 +109,36 @@ pub async fn invalidate(
     let req: InvalidateRequest = read_json(body, &server).await?;
     let req = Invalidate::try_from(req)?;
     let resp = blocking(move || mgr.invalidate(&req)).await?;
+    Ok(HttpResponse::Ok().json(resp))
+}
+
+/// Reports a served hit as wrong (or right) for the request it answered.
+///
+/// `wrong`: the entry never answers that request again, and its own
+/// similarity bar rises above the similarity it was served at (requests as
+/// far from it miss too); an answer reported wrong for the very text it was
+/// stored for is removed from L2 and L3. `right`: counted, and lifts a block
+/// on that text. Kept in storage; counted in `l3_reported_wrong` / `_right`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/helios/cache/feedback",
+    tag = "cache",
+    operation_id = "feedback",
+    request_body = FeedbackRequest,
+    responses(
+        (status = 200, description = "What the verdict changed", body = FeedbackReport),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 404, description = "No such entry", body = ErrorBody),
+    )
+)]
+pub async fn feedback(
+    mgr: Mgr,
+    server: Server,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let req: FeedbackRequest = read_json(body, &server).await?;
+    let req = Feedback::try_from(req)?;
+    let resp = blocking(move || mgr.feedback(&req)).await?;
     Ok(HttpResponse::Ok().json(resp))
 }
 

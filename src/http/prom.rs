@@ -17,6 +17,8 @@
 //! - `helios_cache_l1_prediction_accuracy`, `helios_cache_l1_predictions_total`,
 //!   `helios_cache_l1_predictions_correct_total`
 //! - `helios_cache_l1_{cost_saved,cache_write_cost,net_saved}_dollars`
+//! - `helios_cache_l3_{guard,verifier,feedback}_vetoes_total`,
+//!   `helios_cache_l3_reported_{wrong,right}_total`
 //! - `helios_cache_build_info{version}`, `helios_cache_uptime_seconds`
 
 use std::collections::HashMap;
@@ -183,6 +185,31 @@ const SIMPLE: &[Simple] = &[
         "l1_net_saved_dollars",
         "L1 savings net of cache-write premiums.",
         Source::Total(|s| s.report.l1_savings.l1_net_saved),
+    ),
+    c(
+        "l3_guard_vetoes_total",
+        "L3 candidates refused by the guard's rules.",
+        Source::Total(|s| s.report.l3_trust.l3_guard_vetoes as f64),
+    ),
+    c(
+        "l3_verifier_vetoes_total",
+        "L3 candidates refused by the pair verifier.",
+        Source::Total(|s| s.report.l3_trust.l3_verifier_vetoes as f64),
+    ),
+    c(
+        "l3_feedback_vetoes_total",
+        "L3 candidates refused because of earlier feedback.",
+        Source::Total(|s| s.report.l3_trust.l3_feedback_vetoes as f64),
+    ),
+    c(
+        "l3_reported_wrong_total",
+        "Served hits reported wrong through /feedback.",
+        Source::Total(|s| s.report.l3_trust.l3_reported_wrong as f64),
+    ),
+    c(
+        "l3_reported_right_total",
+        "Served hits reported right through /feedback.",
+        Source::Total(|s| s.report.l3_trust.l3_reported_right as f64),
     ),
     g(
         "uptime_seconds",

@@ -50,6 +50,7 @@ route_table! {
     post "/api/v1/helios/cache/store" => handlers::store,
     get "/api/v1/helios/cache/metrics" => handlers::metrics,
     post "/api/v1/helios/cache/invalidate" => handlers::invalidate,
+    post "/api/v1/helios/cache/feedback" => handlers::feedback,
     get "/api/v1/helios/cache/health" => handlers::health,
     get "/api/v1/helios/cache/summary" => handlers::summary,
     get "/api/v1/helios/cache/stats/layer/{layer}" => handlers::layer_stats,

@@ -19,7 +19,8 @@ Recipe:
      only ever uses pieces that are substrings of the text). The kept pieces are renumbered
      0..K-1 in teacher-id order, so tokenizer id == table row (no `mapping` needed).
   3. For every kept piece t run `<s> t </s>` (positions 0,1,2) through the BERT encoder in plain
-     numpy float32 (weights dequantised; no activation quantisation) and mean-pool the 3 outputs.
+     numpy float32 (weights dequantised; no activation quantisation) and take the output at t's
+     own position (--pooling token; chosen on train+dev over mean/first, see RESULTS-e5.md).
   4. PCA to 256 dims, SIF weighting by vocabulary rank (a = 1e-4), exactly as distill.py.
   5. Int8 per row: q = round(row / s), s = max|row| / 127. `weights[id] = s` (float32): the
      Rust loader multiplies each row by `weights[id]` before summing, so sum(w*q) = sum(rows).

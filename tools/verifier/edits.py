@@ -39,6 +39,14 @@ EN_CLASSES = [
     ["best", "worst"], ["better", "worse"], ["same", "different"], ["with", "without"],
     ["can", "cannot"], ["to", "from"], ["love", "hate"], ["accept", "reject"], ["allow", "deny"],
     ["win", "lose"], ["pass", "fail"], ["push", "pull"], ["login", "logout"],
+    # units and currencies of the same dimension
+    ["km", "mile", "miles", "meter", "meters", "feet", "foot", "inch", "inches", "cm", "mm", "yard", "yards",
+     "kilometers", "kilometres", "metres", "centimeters"],
+    ["kg", "kilogram", "kilograms", "pound", "pounds", "lb", "lbs", "ounce", "ounces", "gram", "grams", "ton", "tons"],
+    ["celsius", "fahrenheit", "kelvin"], ["liter", "liters", "litre", "litres", "gallon", "gallons", "ml", "cup", "cups"],
+    ["kb", "mb", "gb", "tb"], ["mph", "kph"], ["hz", "khz", "mhz", "ghz"], ["watt", "watts", "kw", "kwh"],
+    ["dollar", "dollars", "euro", "euros", "yen", "pound", "pounds", "usd", "eur", "gbp", "jpy", "krw"],
+    ["daily", "weekly", "monthly", "yearly", "annually", "hourly"],
 ]
 EN_AUX = {"is", "are", "was", "were", "can", "could", "should", "will", "would", "do", "does",
           "did", "has", "have", "had", "must", "may", "might"}
@@ -49,8 +57,12 @@ will shall may might must not no yes please just very really also too some any a
 such than about into over under up down out off again further once only own same both few more most
 """.split())
 EN_FILLER_PRE = ["please ", "hey, ", "hi, ", "can you tell me: ", "quick question: ", "i want to know: ",
-                 "could you tell me, ", "so, ", "ok, ", "question: ", "excuse me, "]
-EN_FILLER_POST = [" please", " thanks", ", thank you", " thanks!", " :)", " ?", " pls"]
+                 "could you tell me, ", "so, ", "ok, ", "question: ", "excuse me, ", "hi team, ", "hello there, ",
+                 "good morning, ", "sorry to bother you, but ", "hope you're well. ", "just wondering, ",
+                 "i have a question. ", "quick one: ", "hi, sorry, ", "dear support, ", "hello! "]
+EN_FILLER_POST = [" please", " thanks", ", thank you", " thanks!", " :)", " ?", " pls", " thank you so much",
+                  ". many thanks", " cheers", ", any help appreciated", ". thanks in advance", " asap",
+                  ". thanks a lot!", ", if you don't mind"]
 EN_CONTRACT = [("do not", "don't"), ("does not", "doesn't"), ("did not", "didn't"), ("is not", "isn't"),
                ("are not", "aren't"), ("can not", "can't"), ("cannot", "can't"), ("will not", "won't"),
                ("what is", "what's"), ("i am", "i'm"), ("it is", "it's"), ("there is", "there's"),
@@ -72,11 +84,15 @@ KO_CLASSES = [
     ["빨간", "파란", "노란", "검은", "하얀"], ["큰", "작은"], ["좋은", "나쁜"], ["새", "헌"],
     ["전", "후"], ["최대", "최소"], ["증가", "감소"], ["시작", "종료"], ["입금", "출금"],
     ["좋아해", "싫어해"], ["좋아", "싫어"], ["사랑", "미움"],
+    ["킬로미터", "마일", "미터", "센티미터", "피트", "인치"], ["킬로그램", "파운드", "그램", "톤"], ["섭씨", "화씨"],
+    ["리터", "갤런", "밀리리터"], ["달러", "유로", "위안", "파운드"], ["매일", "매주", "매달", "매년"],
 ]
 KO_PARTICLES = sorted(["을", "를", "이", "가", "은", "는", "에", "에서", "으로", "로", "와", "과", "의",
                        "도", "만", "까지", "부터", "한테", "에게", "랑", "이랑", "보다", "처럼"], key=len, reverse=True)
-KO_FILLER_PRE = ["혹시 ", "저기 ", "음 ", "그냥 ", "근데 ", "저 ", "아 "]
-KO_FILLER_POST = [" 좀", "?", "요", " 알려줘", " 알려주세요", " 궁금해요", "!", " ㅠㅠ", " ㅎㅎ"]
+KO_FILLER_PRE = ["혹시 ", "저기 ", "음 ", "그냥 ", "근데 ", "저 ", "아 ", "안녕하세요. ", "실례합니다. ", "죄송한데 ",
+                 "궁금한 게 있는데요, ", "질문 있어요. ", "수고하십니다. "]
+KO_FILLER_POST = [" 좀", "?", "요", " 알려줘", " 알려주세요", " 궁금해요", "!", " ㅠㅠ", " ㅎㅎ", " 감사합니다",
+                  " 부탁드려요", " 알려주실 수 있나요?", " 좀 알려주세요", " 미리 감사드려요"]
 KO_NEG_WORDS = ("안", "못")
 
 WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
@@ -227,6 +243,59 @@ def en_number(s, rng, P):
                 nv = str(n + 1)
         return s[: x.start()] + nv + s[x.end():]
     # spelled-out numbers are handled by the class swap
+    return None
+
+
+# Unit symbols / abbreviations that follow a number; swapping within a group changes the quantity.
+UNIT_GROUPS = [
+    ["km", "mi", "m", "cm", "mm", "ft", "in", "yd"], ["kg", "g", "mg", "lb", "lbs", "oz"],
+    ["°c", "°f", "°k"], ["l", "ml", "gal"], ["b", "kb", "mb", "gb", "tb", "kib", "mib", "gib"],
+    ["kbps", "mbps", "gbps", "mb/s", "gb/s", "kb/s"], ["mph", "km/h", "kph", "m/s"],
+    ["s", "sec", "ms", "min", "h", "hr", "hrs"], ["am", "pm"], ["%", "‰"], ["hz", "khz", "mhz", "ghz"],
+    ["w", "kw", "kwh", "mw"], ["v", "mv", "kv"], ["px", "pt", "em", "rem"],
+    ["킬로", "미터", "센티", "마일"], ["시", "분", "초"], ["원", "달러", "엔", "유로"], ["개", "명", "번", "살", "장", "권"],
+]
+UNIT_RE = re.compile(r"(\d)(\s?)(°?[A-Za-z%‰/가-힣]+)")
+CURRENCY = ["$", "€", "£", "¥", "₩"]
+
+
+def en_unit(s, rng, P):
+    """A number keeps its value but gets another unit of the same dimension (38 °C -> 38 °F,
+    6am -> 6pm, 1 GB -> 1 MB), or another currency symbol ($5 -> €5)."""
+    cands = []
+    for m in UNIT_RE.finditer(s.replace("° ", "°")):
+        u = m.group(3).lower()
+        for gi, g in enumerate(UNIT_GROUPS):
+            if u in g:
+                cands.append((m, gi, u, len(m.group(3))))
+                break
+            hit = [x for x in g if HANGUL_RE.match(x) and u.startswith(x)]  # 3시에 -> unit 시 + particle
+            if hit:
+                cands.append((m, gi, hit[0], len(hit[0])))
+                break
+    s2 = s.replace("° ", "°")
+    if cands:
+        m, gi, u, ln = rng.choice(cands)
+        nu = rng.choice([x for x in UNIT_GROUPS[gi] if x != u])
+        src = m.group(3)[:ln]
+        nu = nu.upper() if src.isupper() and len(src) > 1 else (nu.upper() if src[:1] == "°" and src[1:].isupper() else nu)
+        return s2[: m.start(3)] + nu + s2[m.start(3) + ln:]
+    cs = [i for i, ch in enumerate(s) if ch in CURRENCY]
+    if cs:
+        i = rng.choice(cs)
+        return s[:i] + rng.choice([c for c in CURRENCY if c != s[i]]) + s[i + 1:]
+    return None
+
+
+def en_from_to(s, rng, P):
+    """Swap the two ends of a directed relation: from X to Y, X to Y, X into Y, X over Y, X than Y."""
+    w = r"[^\s?.!,]+"
+    m = re.search(r"\b(from)\s+(" + w + r"(?:\s" + w + r")?)\s+(to|into|onto)\s+(" + w + r"(?:\s" + w + r")??)([?.!,]|$)", s, re.I)
+    if m and m.group(2).lower() != m.group(4).lower():
+        return s[: m.start(2)] + m.group(4) + " " + m.group(3) + " " + m.group(2) + s[m.end(4):]
+    m = re.search(r"\b(\w+)\s+(to|into|than|over|vs\.?|versus|minus|divided by|per)\s+(\w+)\b", s, re.I)
+    if m and m.group(1).lower() not in EN_STOP and m.group(3).lower() not in EN_STOP and m.group(1).lower() != m.group(3).lower():
+        return s[: m.start(1)] + m.group(3) + " " + m.group(2) + " " + m.group(1) + s[m.end(3):]
     return None
 
 
@@ -383,6 +452,8 @@ def en_case_punct(s, rng, P):
 
 def en_filler(s, rng, P):
     r = rng.random()
+    if r < 0.25:  # both sides
+        return rng.choice(EN_FILLER_PRE) + s[:1].lower() + s[1:].rstrip(" ?.!") + rng.choice(EN_FILLER_POST)
     if r < 0.45:
         p = rng.choice(EN_FILLER_PRE)
         return p + s[:1].lower() + s[1:]
@@ -483,7 +554,8 @@ def en_pp_front(s, rng, P):
 EN_VERBS = ("reset change cancel buy sell clean fix open close install remove update delete find book order "
             "return replace check pay send share download upload print connect repair rent move paint cook "
             "wash store ship track renew transfer upgrade activate register measure charge unlock").split()
-EN_TPL = ["{o} {v} {np}?", "{o} {v} {np} {pp}?", "{o} {v} {np} without {np2}?", "{o} {v} {np} and {np2}?",
+EN_TPL = ["{o} {v} {np} from {place} to {place2}?", "is {num}{u} {adj}?", "{o} {v} {np} at {num}{ampm}?",
+          "how many {u2} are in {num} {u3}?", "{o} {v} {np} for ${num}?", "{o} {v} {np}?", "{o} {v} {np} {pp}?", "{o} {v} {np} without {np2}?", "{o} {v} {np} and {np2}?",
           "why can't i {v} {np}?", "is {np} {adj}?", "what is {np} made of?", "which {n} is {adj}, {np} or {np2}?",
           "{o} {v} {np} for {num} {unit}?", "{o} {v} {np} on {day}?", "{o} {v} {np} in {place}?"]
 
@@ -516,7 +588,11 @@ def en_template_questions(sents, rng, n):
         slots = {"o": rng.choice(rng.choice([EN_OPENERS[0], EN_OPENERS[1], EN_OPENERS[3]])), "v": rng.choice(EN_VERBS), "np": np1, "np2": np2,
                  "adj": rng.choice(adjs), "n": np1.split()[-1], "num": str(rng.choice([1, 2, 3, 5, 10, 12, 24, 30, 100])),
                  "unit": rng.choice(EN_CLASSES[5]), "day": rng.choice(EN_CLASSES[0] + EN_CLASSES[2]),
-                 "place": rng.choice(places),
+                 "place": rng.choice(places), "place2": rng.choice(places),
+                 "u": rng.choice([" °C", " °F", " kg", " GB", " MB", " km", " mph", "%", " mg", " ml"]),
+                 "ampm": rng.choice(["am", "pm", " am", " pm"]),
+                 "u2": rng.choice(["grams", "bytes", "bits", "inches", "meters", "ounces", "minutes", "liters"]),
+                 "u3": rng.choice(["kilograms", "kilobytes", "megabytes", "feet", "miles", "pounds", "hours", "gallons"]),
                  "pp": rng.choice(["in " + rng.choice(places), "at " + rng.choice(nps), "with " + rng.choice(nps),
                                    "after " + rng.choice(nps), "on " + rng.choice(EN_CLASSES[0])])}
         q = rng.choice(EN_TPL).format(**slots)
@@ -643,6 +719,8 @@ def ko_spacing(s, rng, P):
 
 def ko_filler(s, rng, P):
     r = rng.random()
+    if r < 0.25:
+        return rng.choice(KO_FILLER_PRE) + s.rstrip("?.!") + rng.choice(KO_FILLER_POST)
     if r < 0.45:
         return rng.choice(KO_FILLER_PRE) + s
     if r < 0.85:
@@ -673,10 +751,12 @@ def ko_reorder(s, rng, P):
 
 
 EN_NEG = [(en_negate, 3), (en_number, 2), (en_class_swap, 3), (en_antonym, 1), (en_entity, 2),
-          (en_content_swap, 1), (en_arg_swap, 3), (en_scope, 3), (en_wn_antonym, 2), (en_wn_sister, 3)]
+          (en_content_swap, 1), (en_arg_swap, 2), (en_scope, 3), (en_wn_antonym, 2), (en_wn_sister, 3),
+          (en_unit, 3), (en_from_to, 3)]
 EN_POS = [(en_case_punct, 2), (en_filler, 3), (en_contraction, 1), (en_typo, 2), (en_coord_swap, 1),
           (en_clause_reorder, 2), (en_opener, 4), (en_pp_front, 2), (en_wn_synonym, 6)]
-KO_NEG = [(ko_negate, 3), (ko_number, 2), (ko_class_swap, 3), (ko_entity, 3), (ko_arg_swap, 3), (ko_scope, 2)]
+KO_NEG = [(ko_negate, 3), (ko_number, 2), (ko_class_swap, 3), (ko_entity, 3), (ko_arg_swap, 3), (ko_scope, 2),
+          (en_unit, 2)]
 KO_POS = [(ko_spacing, 3), (ko_filler, 3), (ko_reorder, 2), (en_case_punct, 1)]
 
 

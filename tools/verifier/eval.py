@@ -130,12 +130,13 @@ def main():
     data = Path(a.data)
     scorer, cfg = load_verifier(Path(a.model))
     th = cfg["threshold"]
+    th_ko = cfg.get("threshold_hangul", th)
     emb = Embedder(Path(a.embedder)) if a.embedder else None
     gates = [float(g) for g in a.gates.split(",")]
     res = {"model": cfg["id"], "threshold": th, "sets": {}}
-    print(f"| set (TEST split) | pairs (pos) | AUC | P / R @ t={th} | best R @ P>=0.95 |"
+    print(f"| set (TEST split) | pairs (pos) | AUC | P / R @ t={th} | P / R @ t_hangul={th_ko} | best R @ P>=0.95 |"
           + "".join(f" gate {g} + verifier P / R |" for g in gates if emb))
-    print("|---|---|---|---|---|" + "---|" * (len(gates) if emb else 0))
+    print("|---|---|---|---|---|---|" + "---|" * (len(gates) if emb else 0))
     for name, lang in SETS:
         pairs = test_split(data, name)
         if name == "gptcache_qqp" and len(pairs) > a.qqp_max:
@@ -145,9 +146,11 @@ def main():
         s = scorer.score([p["a"] for p in pairs], [p["b"] for p in pairs])
         P, R, _, _ = pr(s >= th, y)
         r95, t95 = T.recall_at_precision(s, y, 0.95)
+        Pk, Rk, _, _ = pr(s >= th_ko, y)
         row = {"pairs": len(pairs), "pos": int(y.sum()), "auc": T.auc(s, y), "precision": P, "recall": R,
-               "best_recall_at_p95": r95, "t_at_p95": t95}
-        line = f"| {name}{'' if name in TRAINED_ON else ' (never trained on)'} | {len(pairs)} ({y.sum()}) | {row['auc']:.3f} | {P:.3f} / {R:.3f} | {r95:.3f} (t={t95:.2f}) |"
+               "precision_t_hangul": Pk, "recall_t_hangul": Rk, "best_recall_at_p95": r95, "t_at_p95": t95}
+        line = (f"| {name}{'' if name in TRAINED_ON else ' (never trained on)'} | {len(pairs)} ({y.sum()}) | {row['auc']:.3f} | "
+                f"{P:.3f} / {R:.3f} | {Pk:.3f} / {Rk:.3f} | {r95:.3f} (t={t95:.2f}) |")
         if emb:
             VA = emb.encode([p["a"] for p in pairs])
             VB = emb.encode([p["b"] for p in pairs])
@@ -162,27 +165,43 @@ def main():
         print(line, flush=True)
     if emb:
         mock = load_set(data, "gptcache_mock")
-        res["replay"] = [replay(scorer, emb, mock, g, th) for g in gates]
+        res["replay"] = [replay(scorer, emb, mock, g, t) for g in gates for t in sorted({th, 0.05, 0.1, 0.3, 0.5})]
         for r in res["replay"]:
-            print(f"replay gptcache_mock (999, never trained on): gate {r['gate']}: verifier {r['correct']} correct / "
+            print(f"replay gptcache_mock (999, never trained on): gate {r['gate']}, verifier t={r['threshold']}: {r['correct']} correct / "
                   f"{r['wrong']} wrong / {r['miss']} miss; cosine only at the gate {r['cosine_only_at_gate']}")
     sp = Path(a.support)
     files = sorted(sp.glob("*.jsonl")) if sp.exists() else []
-    if files:
-        rows = [json.loads(l) for f in files for l in open(f, encoding="utf-8") if l.strip()]
-        rows = [r for r in rows if r.get("split") == "test"]
-        if rows:
-            y = np.array([int(r["label"]) for r in rows])
-            s = scorer.score([r["a"] for r in rows], [r["b"] for r in rows])
-            P, R, tp, fp = pr(s >= th, y)
-            res["support_test"] = {"pairs": len(rows), "pos": int(y.sum()), "precision": P, "recall": R, "auc": T.auc(s, y)}
-            print(f"support_pairs TEST: {len(rows)} pairs ({y.sum()} pos): P {P:.3f} R {R:.3f} AUC {T.auc(s, y):.3f}")
-            cats = sorted({r.get("category", "?") for r in rows})
-            for c in cats:
-                m = np.array([r.get("category", "?") == c for r in rows])
-                acc = float(((s[m] >= th) == (y[m] == 1)).mean())
-                res["support_test"].setdefault("by_category", {})[c] = {"n": int(m.sum()), "accuracy": acc}
-                print(f"  {c}: n={m.sum()} accuracy {acc:.3f}")
+    rows = [json.loads(l) for f in files for l in open(f, encoding="utf-8") if l.strip()]
+    rows = [r for r in rows if r.get("split") == "test"]
+    if rows:
+        res["support_test"] = {}
+        for lang in ("en", "ko"):
+            rr = [r for r in rows if r["lang"] == lang]
+            y = np.array([int(r["label"]) for r in rr])
+            s = scorer.score([r["a"] for r in rr], [r["b"] for r in rr])
+            tl = th_ko if lang == "ko" else th
+            P, R, tp, fp = pr(s >= tl, y)
+            r95, t95 = T.recall_at_precision(s, y, 0.95)
+            out = {"threshold": tl, "pairs": len(rr), "pos": int(y.sum()), "precision": P, "recall": R, "auc": T.auc(s, y),
+                   "best_recall_at_p95": r95, "by_category": {}}
+            Ps, Rs, tps, fps = pr(s >= th, y)
+            out["at_default_threshold"] = {"precision": Ps, "recall": Rs}
+            line = (f"support_pairs TEST {lang} (t={tl}; at default t={th}: P {Ps:.3f} R {Rs:.3f}): {len(rr)} pairs ({y.sum()} pos): P {P:.3f} R {R:.3f} "
+                    f"(served {tp} good / {fp} wrong) AUC {out['auc']:.3f}; best R@P0.95 {r95:.3f}")
+            if emb:
+                cos = (emb.encode([r["a"] for r in rr]) * emb.encode([r["b"] for r in rr])).sum(1)
+                for g in gates:
+                    Pg, Rg, tpg, fpg = pr((cos >= g) & (s >= tl), y)
+                    Pc, Rc, _, _ = pr(cos >= g, y)
+                    out[f"gate_{g}"] = {"precision": Pg, "recall": Rg, "cosine_only_precision": Pc, "cosine_only_recall": Rc}
+                    line += f"; gate {g}+verifier P {Pg:.3f} R {Rg:.3f} (cos only {Pc:.2f}/{Rc:.2f})"
+            print(line)
+            for c in sorted({r["category"] for r in rr}):
+                m = np.array([r["category"] == c for r in rr])
+                acc = float(((s[m] >= tl) == (y[m] == 1)).mean())
+                out["by_category"][c] = {"n": int(m.sum()), "label": int(y[m][0]), "accuracy": acc}
+            print("  " + " ".join(f"{c}({v['label']}):{v['accuracy']:.2f}" for c, v in out["by_category"].items()))
+            res["support_test"][lang] = out
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))
 

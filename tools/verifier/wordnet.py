@@ -99,8 +99,11 @@ class WordNet:
         return self._single(out, w)
 
     def sisters(self, w, limit=30):
-        k = self.first.get((w, "n"))
-        if self.main_pos.get(w) != "n" or not k or k not in self.syn or self.nsenses[(w, "n")] > 3:
+        p = self.main_pos.get(w)
+        if p not in ("n", "v"):
+            return []
+        k = self.first.get((w, p))
+        if not k or k not in self.syn or self.nsenses[(w, p)] > (3 if p == "n" else 6):
             return []
         out = []
         for sym, h, _, _ in self.ptrs[k]:

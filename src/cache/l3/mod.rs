@@ -8,9 +8,11 @@
 //! or removed since the save), and partitions without one are rebuilt from
 //! sled on all cores.
 
+pub mod feedback;
 pub mod guard;
 pub mod index;
 pub mod persist;
+pub mod verify;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -25,17 +27,23 @@ use super::layer::{
     EntryWrite, InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize, RawJson, StoredResponse,
 };
 use super::records::{self, KeyLocks, Records};
-use super::report::{GuardReport, L3Details, LayerDetails};
+use super::report::{GuardReport, L3Details, L3Trust, LayerDetails};
 use super::scope::Scope;
 use crate::clock::now_ms;
 use crate::embed::{EmbedError, Embedder};
 use crate::error::CacheError;
 use crate::store::{decode, encode, keys, Storage, WriteBatch};
 
+use feedback::EntryFeedback;
 pub use guard::Guard;
 use index::VectorIndex;
+pub use verify::Verifier;
 
 const PREFIX: u8 = b'3';
+/// Prefix of the feedback records kept beside L3 entries.
+const FEEDBACK_PREFIX: u8 = b'4';
+/// Key of L3's own counters in the `meta` tree.
+const COUNTERS_KEY: &str = "l3_counters";
 /// Neighbours fetched per lookup: the best live one (not expired) is the candidate.
 const TOP_K: usize = 4;
 
@@ -46,9 +54,46 @@ pub struct L3Settings {
     pub max_ttl_seconds: u64,
     pub max_entries: u64,
     pub max_bytes: u64,
-    /// `None`: the embedder's measured default.
+    /// The cosine gate; `None`: the embedder's measured default (its loose
+    /// gate when a verifier decides, its precise threshold otherwise).
     pub threshold: Option<f64>,
     pub guard: Guard,
+    /// The verifier's threshold; `None`: the verifier's calibrated default.
+    pub verifier_threshold: Option<f64>,
+    /// Which pair verifier judges candidates.
+    pub verifier: VerifierChoice,
+}
+
+/// Which pair verifier L3 uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifierChoice {
+    /// None: the cosine threshold alone decides (after the guard).
+    Off,
+    /// The verifier compiled into the binary (`assets/verifier/`).
+    Bundled,
+    /// A verifier directory (model.safetensors, tokenizer.json, config.json).
+    Dir(PathBuf),
+}
+
+impl VerifierChoice {
+    /// Parses `off`, `bundled` or a directory.
+    pub fn parse(s: &str) -> Result<VerifierChoice, String> {
+        match s.trim() {
+            "off" | "none" => Ok(VerifierChoice::Off),
+            "bundled" => Ok(VerifierChoice::Bundled),
+            "" => Err("l3_verifier must be off, bundled or a verifier directory".into()),
+            dir => Ok(VerifierChoice::Dir(PathBuf::from(dir))),
+        }
+    }
+
+    /// Loads the chosen verifier.
+    pub fn load(&self) -> Result<Option<Arc<Verifier>>, String> {
+        match self {
+            VerifierChoice::Off => Ok(None),
+            VerifierChoice::Bundled => Verifier::bundled().map(|v| Some(Arc::new(v))),
+            VerifierChoice::Dir(dir) => Verifier::load_dir(dir).map(|v| Some(Arc::new(v))),
+        }
+    }
 }
 
 /// The persisted form of an entry (its expiry is the record's prefix).
@@ -78,14 +123,33 @@ pub struct L3Hit {
     pub model: String,
 }
 
+/// Why a lookup served its candidate or did not: the numbers behind the
+/// decision, for `l3_result`.
+#[derive(Debug, Clone, Default)]
+pub struct Decision {
+    /// Best similarity in the index (the exact text counts as 1.0).
+    pub best: Option<f64>,
+    /// The cosine gate candidates had to reach.
+    pub gate: f64,
+    /// Candidates above the gate that were judged.
+    pub judged: u32,
+    /// The last guard rule that vetoed a candidate.
+    pub guard_veto: Option<&'static str>,
+    /// The last feedback rule that vetoed a candidate.
+    pub feedback_veto: Option<&'static str>,
+    /// The verifier's score of the served candidate, or of the best vetoed one.
+    pub verifier_score: Option<f64>,
+    pub verifier_threshold: Option<f64>,
+    /// Entry id of the candidate the verdict is about.
+    pub candidate: Option<u128>,
+    /// One word: served, exact, no_candidate, below_gate, guard, feedback, verifier.
+    pub outcome: &'static str,
+}
+
 /// What a lookup found.
 pub enum L3Outcome {
-    Hit(L3Hit),
-    /// No neighbour passed; the best similarity seen and the last guard veto.
-    Miss {
-        best: Option<f64>,
-        vetoed: Option<&'static str>,
-    },
+    Hit(L3Hit, Decision),
+    Miss(Decision),
 }
 
 /// A write added to a batch but not yet applied.
@@ -213,9 +277,70 @@ pub struct L3 {
     saver: persist::Saver,
     /// Entries whose vectors another embedder made: kept, never compared.
     foreign: AtomicU64,
+    /// The pair verifier that judges candidates, if one is configured.
+    verifier: Option<Arc<Verifier>>,
+    /// Overrides the verifier's calibrated thresholds when set.
+    verifier_threshold: Option<f64>,
+    /// Memoised verifier verdicts: (query text hash, entry key) → score.
+    verdicts: moka::sync::Cache<(u64, u128), f32>,
+    /// Feedback per entry key (also in sled under [`FEEDBACK_PREFIX`]).
+    feedback: RwLock<HashMap<u128, EntryFeedback>>,
     pub guard_vetoes: AtomicU64,
     pub unrepresentable: AtomicU64,
     pub embed_errors: AtomicU64,
+    pub counters: Counters,
+}
+
+/// L3's persisted counters (kept in `meta`, apart from the shared ones).
+#[derive(Default)]
+pub struct Counters {
+    pub verifier_calls: AtomicU64,
+    pub verifier_vetoes: AtomicU64,
+    pub feedback_vetoes: AtomicU64,
+    pub reported_wrong: AtomicU64,
+    pub reported_right: AtomicU64,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct CountersSnapshot {
+    verifier_calls: u64,
+    verifier_vetoes: u64,
+    feedback_vetoes: u64,
+    reported_wrong: u64,
+    reported_right: u64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> CountersSnapshot {
+        CountersSnapshot {
+            verifier_calls: self.verifier_calls.load(Relaxed),
+            verifier_vetoes: self.verifier_vetoes.load(Relaxed),
+            feedback_vetoes: self.feedback_vetoes.load(Relaxed),
+            reported_wrong: self.reported_wrong.load(Relaxed),
+            reported_right: self.reported_right.load(Relaxed),
+        }
+    }
+
+    fn restore(s: CountersSnapshot) -> Counters {
+        Counters {
+            verifier_calls: AtomicU64::new(s.verifier_calls),
+            verifier_vetoes: AtomicU64::new(s.verifier_vetoes),
+            feedback_vetoes: AtomicU64::new(s.feedback_vetoes),
+            reported_wrong: AtomicU64::new(s.reported_wrong),
+            reported_right: AtomicU64::new(s.reported_right),
+        }
+    }
+}
+
+/// What a feedback verdict did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeedbackAction {
+    /// The text is blocked for this entry and its threshold raised.
+    Tightened { min_similarity: f64 },
+    /// The cached answer was wrong for its own text: the entry is removed.
+    Removed,
+    /// A right verdict, counted.
+    Recorded,
 }
 
 impl L3 {
@@ -225,12 +350,29 @@ impl L3 {
         locks: Arc<KeyLocks>,
         settings: L3Settings,
         embedder: Arc<dyn Embedder>,
+        verifier: Option<Arc<Verifier>>,
     ) -> L3 {
         let saver = persist::Saver::new(storage.dir().join("l3-index"), embedder.id());
         let threshold = settings
             .threshold
-            .or(embedder.default_threshold())
+            .or(match verifier {
+                Some(_) => embedder.default_gate(),
+                None => embedder.default_threshold(),
+            })
             .unwrap_or(0.90);
+        let verifier_threshold = settings.verifier_threshold;
+        let mut feedback = HashMap::new();
+        for (k, v) in storage.scan_prefix(&keys::record_prefix(FEEDBACK_PREFIX)) {
+            if let (Some(key), Some(f)) = (keys::parse_record(&k), decode::<EntryFeedback>(&v)) {
+                feedback.insert(key, f);
+            }
+        }
+        let counters = match storage.meta_get(COUNTERS_KEY) {
+            Ok(Some(b)) => decode::<CountersSnapshot>(&b)
+                .map(Counters::restore)
+                .unwrap_or_default(),
+            _ => Counters::default(),
+        };
         let mut keymap = HashMap::new();
         // Per scope: the entry keys sled holds.
         let mut scopes: HashMap<u64, Vec<u128>> = HashMap::new();
@@ -260,9 +402,14 @@ impl L3 {
             foreign: AtomicU64::new(foreign),
             rebuilding: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(AtomicBool::new(false)),
+            verifier,
+            verifier_threshold,
+            verdicts: moka::sync::Cache::new(100_000),
+            feedback: RwLock::new(feedback),
             guard_vetoes: AtomicU64::new(0),
             unrepresentable: AtomicU64::new(0),
             embed_errors: AtomicU64::new(0),
+            counters,
         };
         l3.install(scopes);
         l3
@@ -353,6 +500,17 @@ impl L3 {
         }
     }
 
+    /// Vetoes by kind and feedback counts.
+    pub fn trust(&self) -> L3Trust {
+        L3Trust {
+            l3_guard_vetoes: self.guard_vetoes.load(Relaxed),
+            l3_verifier_vetoes: self.counters.verifier_vetoes.load(Relaxed),
+            l3_feedback_vetoes: self.counters.feedback_vetoes.load(Relaxed),
+            l3_reported_wrong: self.counters.reported_wrong.load(Relaxed),
+            l3_reported_right: self.counters.reported_right.load(Relaxed),
+        }
+    }
+
     /// The embedder's identity (`name/dims`).
     pub fn embedder_id(&self) -> &str {
         self.embedder.id()
@@ -381,14 +539,67 @@ impl L3 {
         r
     }
 
-    /// The best live neighbour in `scope`, if it reaches `threshold` and the
-    /// guard lets it through.
+    /// The verifier's score of (query, cached), memoised per (query text,
+    /// entry).
+    fn verify(&self, verifier: &Verifier, input: &str, key: u128, cached: &str) -> f64 {
+        let memo = (xxh3_64(input.as_bytes()), key);
+        if let Some(s) = self.verdicts.get(&memo) {
+            return s as f64;
+        }
+        self.counters.verifier_calls.fetch_add(1, Relaxed);
+        let s = verifier.score(input, cached);
+        self.verdicts.insert(memo, s);
+        s as f64
+    }
+
+    /// The score the verifier must give a candidate for `input`: the
+    /// configured one, or the verifier's calibration for this language.
+    fn verifier_threshold_for(&self, v: &Verifier, input: &str) -> f64 {
+        self.verifier_threshold
+            .unwrap_or_else(|| v.threshold_for(input) as f64)
+    }
+
+    /// The live entry of index key `vk` in `scope`, if any: (key, expiry, record).
+    fn candidate(
+        &self,
+        scope: &Scope,
+        vk: u64,
+        now: u64,
+    ) -> Result<Option<(u128, u64, L3Record)>, CacheError> {
+        let Some((key, _)) = self.keymap.read().get(&vk).copied() else {
+            return Ok(None);
+        };
+        let Some(value) = self.records.get(key)? else {
+            return Ok(None);
+        };
+        let Some((expires_ms, payload)) = records::split(&value) else {
+            return Ok(None);
+        };
+        if expires_ms <= now {
+            return Ok(None);
+        }
+        let Some(rec) = decode::<L3Record>(payload) else {
+            return Ok(None);
+        };
+        if rec.scope() != *scope || rec.embedder != self.embedder.id() {
+            return Ok(None);
+        }
+        Ok(Some((key, expires_ms, rec)))
+    }
+
+    /// The best live neighbour in `scope` that reaches the `gate` and passes
+    /// feedback, the guard and the verifier (when one is configured).
+    ///
+    /// Without a verifier only the best live neighbour is judged: a weaker
+    /// one that happens to pass the guard is more often wrong than right.
+    /// With one, each candidate above the gate is judged in order, since the
+    /// verifier reads both texts and a weaker neighbour may be the paraphrase.
     pub fn lookup(
         &self,
         scope: &Scope,
         input: &str,
         query: &[f32],
-        threshold: f64,
+        gate: f64,
     ) -> Result<L3Outcome, CacheError> {
         let mut candidates = self
             .index
@@ -406,55 +617,130 @@ impl L3 {
             candidates.retain(|c| c.0 != vkey(exact));
             candidates.insert(0, (vkey(exact), 1.0));
         }
-        let best = candidates.first().map(|c| c.1 as f64);
+        let mut d = Decision {
+            best: candidates.first().map(|c| (c.1 as f64).min(1.0)),
+            gate,
+            verifier_threshold: self
+                .verifier
+                .as_ref()
+                .map(|v| self.verifier_threshold_for(v, input)),
+            outcome: if candidates.is_empty() {
+                "no_candidate"
+            } else {
+                "below_gate"
+            },
+            ..Decision::default()
+        };
         let now = now_ms();
         for (vk, sim) in candidates {
             let sim = (sim as f64).min(1.0);
-            if sim < threshold {
+            if sim < gate {
                 break;
             }
-            let Some((key, _)) = self.keymap.read().get(&vk).copied() else {
+            let Some((key, expires_ms, rec)) = self.candidate(scope, vk, now)? else {
                 continue;
             };
-            let Some(value) = self.records.get(key)? else {
-                continue;
-            };
-            let Some((expires_ms, payload)) = records::split(&value) else {
-                continue;
-            };
-            if expires_ms <= now {
+            d.judged += 1;
+            d.candidate = Some(key);
+            let same_text = rec.base.input == input;
+            let fb = self
+                .feedback
+                .read()
+                .get(&key)
+                .and_then(|f| f.veto(input, sim));
+            if let Some(why) = fb {
+                self.counters.feedback_vetoes.fetch_add(1, Relaxed);
+                d.feedback_veto = Some(why);
+                d.outcome = "feedback";
+                if self.verifier.is_none() {
+                    break;
+                }
                 continue;
             }
-            let Some(rec) = decode::<L3Record>(payload) else {
-                continue;
-            };
-            if rec.scope() != *scope || rec.embedder != self.embedder.id() {
-                continue;
-            }
-            if let Some(why) = self.settings.guard.veto(input, &rec.base.input) {
-                // The best live neighbour is the candidate; a weaker one that
-                // happens to pass the guard is more often wrong than right.
-                self.guard_vetoes.fetch_add(1, Relaxed);
-                return Ok(L3Outcome::Miss {
-                    best,
-                    vetoed: Some(why),
-                });
+            if !same_text {
+                if let Some(why) = self.settings.guard.veto(input, &rec.base.input) {
+                    self.guard_vetoes.fetch_add(1, Relaxed);
+                    d.guard_veto = Some(why);
+                    d.outcome = "guard";
+                    if self.verifier.is_none() {
+                        break;
+                    }
+                    continue;
+                }
+                if let Some(v) = &self.verifier {
+                    let score = self.verify(v, input, key, &rec.base.input);
+                    d.verifier_score = Some(score);
+                    if score < self.verifier_threshold_for(v, input) {
+                        self.counters.verifier_vetoes.fetch_add(1, Relaxed);
+                        d.outcome = "verifier";
+                        continue;
+                    }
+                }
             }
             let Ok(raw) = RawValue::from_string(rec.base.response) else {
                 continue;
             };
-            return Ok(L3Outcome::Hit(L3Hit {
-                key,
-                response: Arc::from(raw),
-                similarity: sim,
-                tokens: rec.base.tokens,
-                cost_nano: rec.base.cost_nano,
-                created_ms: rec.base.created_ms,
-                expires_ms,
-                model: rec.base.model,
-            }));
+            d.outcome = if same_text { "exact" } else { "served" };
+            return Ok(L3Outcome::Hit(
+                L3Hit {
+                    key,
+                    response: Arc::from(raw),
+                    similarity: sim,
+                    tokens: rec.base.tokens,
+                    cost_nano: rec.base.cost_nano,
+                    created_ms: rec.base.created_ms,
+                    expires_ms,
+                    model: rec.base.model,
+                },
+                d,
+            ));
         }
-        Ok(L3Outcome::Miss { best, vetoed: None })
+        Ok(L3Outcome::Miss(d))
+    }
+
+    /// Applies a verdict on entry `key` for the request `input` (embedded as
+    /// `query`). `None` when L3 holds no such entry.
+    pub fn feedback(
+        &self,
+        key: u128,
+        input: &str,
+        query: Option<&[f32]>,
+        wrong: bool,
+    ) -> Result<Option<FeedbackAction>, CacheError> {
+        let Some(value) = self.records.get(key)? else {
+            return Ok(None);
+        };
+        let Some(rec) = records::split(&value).and_then(|(_, p)| decode::<L3Record>(p)) else {
+            return Ok(None);
+        };
+        if wrong && rec.base.input == input {
+            // The answer is wrong for the very text it was stored for.
+            self.records.remove(key, None, |_| self.forget(key))?;
+            return Ok(Some(FeedbackAction::Removed));
+        }
+        let _guard = self.records.locks().lock(key);
+        let mut all = self.feedback.write();
+        let entry = all.entry(key).or_default();
+        let action = if wrong {
+            let sim = match query {
+                Some(q) if q.len() == rec.vector.len() => crate::embed::dot(q, &rec.vector) as f64,
+                // Without a comparable vector only the text is blocked.
+                _ => 0.0,
+            };
+            entry.wrong(input, sim);
+            self.counters.reported_wrong.fetch_add(1, Relaxed);
+            FeedbackAction::Tightened {
+                min_similarity: entry.min_similarity,
+            }
+        } else {
+            entry.right(input);
+            self.counters.reported_right.fetch_add(1, Relaxed);
+            FeedbackAction::Recorded
+        };
+        self.storage
+            .put(&keys::record(FEEDBACK_PREFIX, key), encode(&*entry))?;
+        self.verdicts.invalidate_all();
+        Ok(Some(action))
     }
 
     /// Adds the write to `batch`. The caller holds the key's lock until
@@ -499,8 +785,14 @@ impl L3 {
         }
     }
 
-    /// Drops an entry's vector (called under the entry's lock on removal).
+    /// Drops an entry's vector and feedback (called under the entry's lock
+    /// on removal).
     fn forget(&self, key: u128) {
+        if self.feedback.write().remove(&key).is_some() {
+            if let Err(e) = self.storage.delete(&keys::record(FEEDBACK_PREFIX, key)) {
+                tracing::warn!("L3 feedback removal failed: {e}");
+            }
+        }
         if let Some((_, scope)) = self.keymap.write().remove(&vkey(key)) {
             if let Err(e) = self.index.remove(scope, vkey(key)) {
                 tracing::warn!("L3 index remove failed: {e}");
@@ -607,6 +899,23 @@ impl Layer for L3 {
             guard_vetoes: self.guard_vetoes.load(Relaxed),
             unrepresentable_inputs: self.unrepresentable.load(Relaxed),
             embedding_errors: self.embed_errors.load(Relaxed),
+            verifier: self.verifier.as_ref().map(|v| v.id().to_string()),
+            verifier_threshold: self
+                .verifier
+                .as_ref()
+                .map(|v| self.verifier_threshold.unwrap_or(v.threshold() as f64)),
+            verifier_calls: self.counters.verifier_calls.load(Relaxed),
+            verifier_vetoes: self.counters.verifier_vetoes.load(Relaxed),
+            feedback_vetoes: self.counters.feedback_vetoes.load(Relaxed),
+            reported_wrong: self.counters.reported_wrong.load(Relaxed),
+            reported_right: self.counters.reported_right.load(Relaxed),
+            entries_with_feedback: self.feedback.read().len() as u64,
         })
+    }
+
+    fn persist(&self) -> Result<(), CacheError> {
+        self.storage
+            .meta_put(COUNTERS_KEY, encode(&self.counters.snapshot()))?;
+        Ok(())
     }
 }
