@@ -77,6 +77,13 @@ pub struct Options {
     #[arg(long, env = "HELIOS_SWEEP_INTERVAL_MS")]
     pub sweep_interval_ms: Option<u64>,
 
+    /// How often the L3 vector index is saved beside the database (only the
+    /// scopes that changed), in seconds. A crash then costs at most the
+    /// vectors stored since the last save, replayed from the database at the
+    /// next start. [default: 300]
+    #[arg(long, env = "HELIOS_INDEX_SAVE_INTERVAL_SECONDS")]
+    pub index_save_interval_seconds: Option<u64>,
+
     /// Memory sled may use for its page cache, in MiB. [default: 256]
     #[arg(long, env = "HELIOS_SLED_CACHE_MB")]
     pub sled_cache_mb: Option<u64>,
@@ -286,6 +293,7 @@ impl Options {
             durability,
             flush_interval_ms,
             sweep_interval_ms,
+            index_save_interval_seconds,
             sled_cache_mb,
             l2_ttl_seconds,
             l2_max_ttl_seconds,
@@ -454,6 +462,7 @@ impl Options {
                     .map_err(ConfigError)?,
                 backup_root,
                 sweep_interval_ms: self.sweep_interval_ms.unwrap_or(1000),
+                index_save_interval_seconds: self.index_save_interval_seconds.unwrap_or(300),
             },
             log_format: self.log_format.unwrap_or(LogFormat::Text),
         };
@@ -472,8 +481,13 @@ impl Settings {
         if server.body_limit < 1024 {
             return bad("body_limit must be at least 1024 bytes");
         }
-        if server.flush_interval_ms == 0 || cache.sweep_interval_ms == 0 {
-            return bad("flush_interval_ms and sweep_interval_ms must be positive");
+        if server.flush_interval_ms == 0
+            || cache.sweep_interval_ms == 0
+            || cache.index_save_interval_seconds == 0
+        {
+            return bad(
+                "flush_interval_ms, sweep_interval_ms and index_save_interval_seconds must be positive",
+            );
         }
         if cache.l2.ttl_seconds == 0 || cache.l2.ttl_seconds > cache.l2.max_ttl_seconds {
             return bad("l2_ttl_seconds must be positive and at most l2_max_ttl_seconds");

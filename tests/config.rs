@@ -155,6 +155,7 @@ fn help_lists_every_option() {
         "--durability",
         "--flush-interval-ms",
         "--sweep-interval-ms",
+        "--index-save-interval-seconds",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }

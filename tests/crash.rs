@@ -455,7 +455,12 @@ fn kill9_under_load_sync_mode_loses_no_acknowledged_store() {
     if !mode_enabled("sync") {
         return;
     }
-    crash_cycles("sync", &["--durability", "sync"], None, cycles(3));
+    crash_cycles(
+        "sync",
+        &["--durability", "sync", "--index-save-interval-seconds", "1"],
+        None,
+        cycles(3),
+    );
 }
 
 #[test]
@@ -466,8 +471,106 @@ fn kill9_under_load_interval_mode_loses_at_most_one_interval() {
     let flush = FLUSH_MS.to_string();
     crash_cycles(
         "interval",
-        &["--durability", "interval", "--flush-interval-ms", &flush],
+        &[
+            "--durability",
+            "interval",
+            "--flush-interval-ms",
+            &flush,
+            "--index-save-interval-seconds",
+            "1",
+        ],
         Some(Duration::from_millis(FLUSH_MS) + MARGIN),
         cycles(2),
     );
+}
+
+/// The saved L3 index as the manifest names it: (graphs, vectors).
+fn saved_index(s: &Server) -> Option<(usize, u64)> {
+    let text = std::fs::read_to_string(s.data_dir().join("l3-index/manifest.json")).ok()?;
+    let m: Value = serde_json::from_str(&text).ok()?;
+    let graphs = m["graphs"].as_array()?;
+    Some((graphs.len(), graphs.iter().map(|g| u(&g["count"])).sum()))
+}
+
+/// Issue 12: the index is saved periodically; after kill -9 the last saved
+/// graph is loaded and only what changed since is replayed from sled, and the
+/// index then agrees with sled: every L3 entry is found as its own exact text,
+/// nothing removed is served, and the index holds exactly sled's vectors.
+#[test]
+fn a_crash_after_a_periodic_index_save_replays_only_the_changes() {
+    let mut s = Server::builder()
+        .args([
+            "--durability",
+            "interval",
+            "--flush-interval-ms",
+            "50",
+            "--index-save-interval-seconds",
+            "2",
+        ])
+        .start();
+    // More than a flat partition holds (2048), so the scope is an HNSW graph.
+    let n = 2_200;
+    let texts: Vec<String> = {
+        let mut rng = Rng::seeded(7);
+        (0..n + 60).map(|i| rng.text(&format!("t{i}"))).collect()
+    };
+    let ids: Vec<Mutex<Option<Value>>> = (0..texts.len()).map(|_| Mutex::new(None)).collect();
+    let store_range = |range: std::ops::Range<usize>| {
+        thread::scope(|sc| {
+            for t in 0..4 {
+                let (texts, ids, client) = (&texts, &ids, s.client());
+                let range = range.clone();
+                sc.spawn(move || {
+                    for i in range.skip(t).step_by(4) {
+                        let body = store_body(Layer::L3, &texts[i], &json!({"n": i}));
+                        let r = client.store(&body).ok().clone();
+                        *ids[i].lock().unwrap() = Some(r["entry_id"].clone());
+                    }
+                });
+            }
+        });
+    };
+    store_range(0..n);
+    common::eventually(Duration::from_secs(60), "a periodic index save", || {
+        saved_index(&s).filter(|&(g, c)| g == 1 && c == n as u64)
+    });
+    // After the save: 60 new entries, 40 removed.
+    store_range(n..n + 60);
+    let removed: Vec<usize> = (0..40).map(|i| i * 50).collect();
+    for &i in &removed {
+        let id = ids[i].lock().unwrap().clone().unwrap();
+        let r = s.invalidate(&json!({"entry_id": id})).ok().clone();
+        assert_eq!(u(&r["invalidated"]["L3_SEMANTIC_RAG"]), 1, "{r}");
+    }
+    // Flushed (interval 50 ms), then killed before a shutdown save.
+    thread::sleep(Duration::from_millis(400));
+    s.kill9();
+    s.restart();
+    let log = s.log();
+    assert!(
+        log.contains("1 saved graphs loaded"),
+        "the saved graph was not used:\n{log}"
+    );
+    let st = s.layer_stats("L3").ok().clone();
+    assert_eq!(st["details"]["index_rebuilding"], json!(false), "{st}");
+    let live = n + 60 - removed.len();
+    assert_eq!(u(&st["entries"]), live as u64, "{st}");
+    assert_eq!(u(&st["details"]["indexed_vectors"]), live as u64, "{st}");
+    let client = s.client();
+    for (i, text) in texts.iter().enumerate() {
+        let body = json!({
+            "input_text": text,
+            "namespace": NS_L3,
+            "use_l1": false,
+            "use_l2": false,
+            "similarity_threshold": 1.0,
+        });
+        let r = client.lookup(&body).ok().clone();
+        if removed.contains(&i) {
+            assert_eq!(r["hit"], json!(false), "removed entry {i} served: {r}");
+        } else {
+            assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "entry {i} not found: {r}");
+            assert_eq!(r["cached_response"], json!({"n": i}), "{r}");
+        }
+    }
 }

@@ -147,7 +147,7 @@ impl L2 {
             .expire_after(HotExpiry)
             .build();
         L2 {
-            records: Records::open(storage, locks, PREFIX, |_, _, _| {}),
+            records: Records::open(storage, locks, PREFIX),
             hot,
             settings,
             dirty: Mutex::new(HashMap::new()),

@@ -62,6 +62,8 @@ pub struct CacheSettings {
     pub backup_root: PathBuf,
     /// Period of the sweeper that removes expired entries.
     pub sweep_interval_ms: u64,
+    /// Period of the L3 index saver.
+    pub index_save_interval_seconds: u64,
 }
 
 /// The cache.
@@ -784,6 +786,14 @@ impl CacheManager {
             to.display()
         );
         Ok(report)
+    }
+
+    /// Saves the L3 index graphs that changed since the last save (the
+    /// periodic saver); writes and lookups go on meanwhile.
+    pub fn save_index(&self) {
+        if let Err(e) = self.l3.checkpoint_index() {
+            tracing::warn!("saving the L3 index failed (the last saved one stays): {e}");
+        }
     }
 
     /// Persists everything and flushes to disk; called at shutdown.

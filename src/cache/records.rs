@@ -24,6 +24,9 @@ pub struct Records {
     prefix: u8,
     entries: AtomicU64,
     bytes: AtomicU64,
+    /// (entries, bytes) of each lock stripe, as persisted under
+    /// [`keys::counts`]; changed only under the stripe's lock.
+    stripes: Vec<(AtomicU64, AtomicU64)>,
     evicting: AtomicBool,
 }
 
@@ -32,6 +35,9 @@ pub struct Staged {
     /// `None` when the record is being removed.
     size: Option<u64>,
     old_size: Option<u64>,
+    /// The stripe's (entries, bytes) once the batch is applied.
+    stripe: u8,
+    counts: (u64, u64),
 }
 
 /// Every record of layer `prefix`: (key, expires_ms, value).
@@ -51,33 +57,93 @@ pub fn split(value: &[u8]) -> Option<(u64, &[u8])> {
     Some((exp, &value[8..]))
 }
 
+/// The lock stripe of `key` (also the stripe its count is persisted in).
+pub fn stripe(key: u128) -> u8 {
+    key as u8
+}
+
+const STRIPES: usize = 256;
+
+fn encode_counts(entries: u64, bytes: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(16);
+    v.extend_from_slice(&entries.to_be_bytes());
+    v.extend_from_slice(&bytes.to_be_bytes());
+    v
+}
+
+/// The persisted counts of every stripe, if all of them are present.
+fn load_counts(storage: &Storage, prefix: u8) -> Option<Vec<(u64, u64)>> {
+    let mut stripes = vec![None; STRIPES];
+    for (k, v) in storage.scan_prefix(&keys::counts_prefix(prefix)) {
+        let (Some(&i), Some(e), Some(b)) = (k.get(2), v.get(..8), v.get(8..16)) else {
+            return None;
+        };
+        stripes[i as usize] = Some((
+            u64::from_be_bytes(e.try_into().ok()?),
+            u64::from_be_bytes(b.try_into().ok()?),
+        ));
+    }
+    stripes.into_iter().collect()
+}
+
+/// Counts every record of `prefix` by stripe and persists the counts (in
+/// one batch, so they are all present or none are).
+fn count_and_save(storage: &Storage, prefix: u8) -> Vec<(u64, u64)> {
+    let mut stripes = vec![(0u64, 0u64); STRIPES];
+    let mut total = 0u64;
+    for (k, v) in storage.scan_prefix(&keys::record_prefix(prefix)) {
+        if let Some(key) = keys::parse_record(&k) {
+            let s = &mut stripes[stripe(key) as usize];
+            s.0 += 1;
+            s.1 += v.len() as u64;
+            total += 1;
+        }
+    }
+    let mut batch = WriteBatch::default();
+    for (i, (e, b)) in stripes.iter().enumerate() {
+        batch.insert(&keys::counts(prefix, i as u8), encode_counts(*e, *b));
+    }
+    match storage.apply(batch) {
+        Ok(()) => tracing::info!(
+            "layer {}: counted {total} records once; counts are persisted from now on",
+            prefix as char
+        ),
+        Err(e) => tracing::warn!(
+            "layer {}: could not persist record counts ({e}); the next start counts again",
+            prefix as char
+        ),
+    }
+    stripes
+}
+
 fn sub(counter: &AtomicU64, n: u64) {
     let _ = counter.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(n)));
 }
 
 impl Records {
-    /// Opens the records of `prefix`, calling `visit(key, expires_ms,
-    /// payload)` for each one (to rebuild in-memory state) and counting them.
-    pub fn open(
-        storage: Arc<Storage>,
-        locks: Arc<KeyLocks>,
-        prefix: u8,
-        mut visit: impl FnMut(u128, u64, &[u8]),
-    ) -> Records {
-        let (mut entries, mut bytes) = (0u64, 0u64);
-        for (k, v) in storage.scan_prefix(&keys::record_prefix(prefix)) {
-            entries += 1;
-            bytes += v.len() as u64;
-            if let (Some(key), Some((exp, payload))) = (keys::parse_record(&k), split(&v)) {
-                visit(key, exp, payload);
-            }
-        }
+    /// Opens the records of `prefix`. Their count and bytes come from the
+    /// persisted per-stripe counts, which every write updates in its own
+    /// atomic batch, so they agree with what sled holds even after a crash
+    /// and start-up reads 256 small keys instead of every record. A data
+    /// directory without them (written by an older version) is counted once
+    /// and the counts are written.
+    pub fn open(storage: Arc<Storage>, locks: Arc<KeyLocks>, prefix: u8) -> Records {
+        let stripes = match load_counts(&storage, prefix) {
+            Some(stripes) => stripes,
+            None => count_and_save(&storage, prefix),
+        };
+        let entries = stripes.iter().map(|s| s.0).sum();
+        let bytes = stripes.iter().map(|s| s.1).sum();
         Records {
             storage,
             locks,
             prefix,
             entries: AtomicU64::new(entries),
             bytes: AtomicU64::new(bytes),
+            stripes: stripes
+                .into_iter()
+                .map(|(e, b)| (AtomicU64::new(e), AtomicU64::new(b)))
+                .collect(),
             evicting: AtomicBool::new(false),
         }
     }
@@ -116,7 +182,32 @@ impl Records {
         let size = Some(value.len() as u64);
         batch.insert(&keys::record(self.prefix, key), value);
         batch.insert(&keys::expiry(self.prefix, expires_ms, key), Vec::new());
-        Ok(Staged { size, old_size })
+        Ok(self.staged(key, size, old_size, batch))
+    }
+
+    /// Adds the stripe's new counts to `batch`: they land with the write.
+    fn staged(
+        &self,
+        key: u128,
+        size: Option<u64>,
+        old_size: Option<u64>,
+        batch: &mut WriteBatch,
+    ) -> Staged {
+        let stripe = stripe(key);
+        let s = &self.stripes[stripe as usize];
+        let (mut entries, mut bytes) = (s.0.load(Relaxed), s.1.load(Relaxed));
+        entries = (entries + size.is_some() as u64).saturating_sub(old_size.is_some() as u64);
+        bytes = (bytes + size.unwrap_or(0)).saturating_sub(old_size.unwrap_or(0));
+        batch.insert(
+            &keys::counts(self.prefix, stripe),
+            encode_counts(entries, bytes),
+        );
+        Staged {
+            size,
+            old_size,
+            stripe,
+            counts: (entries, bytes),
+        }
     }
 
     /// Adds the removal of `key` (if present) to `batch`, under the same
@@ -126,17 +217,26 @@ impl Records {
         if let Some((old_exp, _)) = old.as_deref().and_then(split) {
             batch.remove(&keys::expiry(self.prefix, old_exp, key));
         }
-        if old.is_some() {
-            batch.remove(&keys::record(self.prefix, key));
-        }
-        Ok(Staged {
-            size: None,
-            old_size: old.map(|v| v.len() as u64),
-        })
+        let Some(old) = old else {
+            return Ok(Staged {
+                size: None,
+                old_size: None,
+                stripe: stripe(key),
+                counts: (0, 0),
+            });
+        };
+        batch.remove(&keys::record(self.prefix, key));
+        Ok(self.staged(key, None, Some(old.len() as u64), batch))
     }
 
     /// Accounts for an applied write or removal.
     pub fn commit(&self, staged: Staged) {
+        if staged.size.is_none() && staged.old_size.is_none() {
+            return;
+        }
+        let s = &self.stripes[staged.stripe as usize];
+        s.0.store(staged.counts.0, Relaxed);
+        s.1.store(staged.counts.1, Relaxed);
         match (staged.old_size, staged.size) {
             (Some(old), new) => {
                 sub(&self.bytes, old);
@@ -155,14 +255,18 @@ impl Records {
     /// Overwrites the payload of an existing record in place (same expiry),
     /// e.g. to persist access statistics. The caller holds the key's lock.
     pub fn rewrite(&self, key: u128, expires_ms: u64, payload: &[u8]) -> Result<(), CacheError> {
+        let Some(old) = self.get(key)? else {
+            return Ok(());
+        };
         let mut value = Vec::with_capacity(8 + payload.len());
         value.extend_from_slice(&expires_ms.to_be_bytes());
         value.extend_from_slice(payload);
-        let new = value.len() as u64;
-        if let Some(old) = self.storage.put(&keys::record(self.prefix, key), value)? {
-            sub(&self.bytes, old.len() as u64);
-        }
-        self.bytes.fetch_add(new, Relaxed);
+        let mut batch = WriteBatch::default();
+        let size = Some(value.len() as u64);
+        batch.insert(&keys::record(self.prefix, key), value);
+        let staged = self.staged(key, size, Some(old.len() as u64), &mut batch);
+        self.storage.apply(batch)?;
+        self.commit(staged);
         Ok(())
     }
 
@@ -189,10 +293,10 @@ impl Records {
         if let Some((exp, _)) = parsed {
             batch.remove(&keys::expiry(self.prefix, exp, key));
         }
+        let staged = self.staged(key, None, Some(value.len() as u64), &mut batch);
         self.storage.apply(batch)?;
         on_removed(parsed.map(|p| p.1).unwrap_or(&[]));
-        sub(&self.entries, 1);
-        sub(&self.bytes, value.len() as u64);
+        self.commit(staged);
         Ok(true)
     }
 
@@ -325,6 +429,89 @@ impl Default for KeyLocks {
 
 impl KeyLocks {
     pub fn lock(&self, key: u128) -> MutexGuard<'_, ()> {
-        self.stripes[(key as usize) & 255].lock()
+        self.stripes[stripe(key) as usize].lock()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Durability, StoreSettings};
+
+    fn open_storage(dir: &std::path::Path) -> Arc<Storage> {
+        Arc::new(
+            Storage::open(&StoreSettings {
+                data_dir: dir.to_path_buf(),
+                durability: Durability::Sync,
+                flush_interval_ms: 100,
+                sled_cache_bytes: 8 << 20,
+            })
+            .unwrap(),
+        )
+    }
+
+    fn put(r: &Records, key: u128, payload: &[u8]) {
+        let _g = r.locks().lock(key);
+        let mut batch = WriteBatch::default();
+        let staged = r.stage(key, u64::MAX / 2, payload, &mut batch).unwrap();
+        r.storage().apply(batch).unwrap();
+        r.commit(staged);
+    }
+
+    /// What sled really holds: (records, bytes).
+    fn recount(storage: &Storage) -> (u64, u64) {
+        scan(storage, b'2').fold((0, 0), |(n, b), (_, _, v)| (n + 1, b + v.len() as u64))
+    }
+
+    #[test]
+    fn counts_are_persisted_with_each_write_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open_storage(dir.path());
+        let r = Records::open(storage.clone(), Arc::default(), b'2');
+        for k in 0..600u128 {
+            put(&r, k * 7919, &vec![1u8; (k % 50) as usize]);
+        }
+        put(&r, 7919, b"replaced with another size");
+        for k in 0..100u128 {
+            assert!(r.remove(k * 7919 * 3, None, |_| {}).unwrap());
+        }
+        r.rewrite(7919 * 2, u64::MAX / 2, b"rewritten").unwrap();
+        let size = r.size();
+        assert_eq!((size.entries, size.bytes), recount(&storage));
+        drop(r);
+        // A "crash": a write applied to sled whose in-memory commit never ran.
+        let r = Records::open(storage.clone(), Arc::default(), b'2');
+        let mut batch = WriteBatch::default();
+        let _lost = r.stage(1, u64::MAX / 2, b"applied", &mut batch).unwrap();
+        storage.apply(batch).unwrap();
+        drop(r);
+        let r = Records::open(storage.clone(), Arc::default(), b'2');
+        let size = r.size();
+        assert_eq!((size.entries, size.bytes), recount(&storage));
+        assert_eq!(size.entries, 501);
+    }
+
+    #[test]
+    fn a_directory_without_counts_is_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = open_storage(dir.path());
+        let r = Records::open(storage.clone(), Arc::default(), b'2');
+        for k in 0..300u128 {
+            put(&r, k, b"payload");
+        }
+        drop(r);
+        // As written by a version without persisted counts.
+        let counts: Vec<Bytes> = storage
+            .scan_prefix(&keys::counts_prefix(b'2'))
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(counts.len(), STRIPES);
+        for k in counts {
+            storage.delete(&k).unwrap();
+        }
+        let r = Records::open(storage.clone(), Arc::default(), b'2');
+        assert_eq!(r.size().entries, 300);
+        assert_eq!(load_counts(&storage, b'2').unwrap().len(), STRIPES);
+        assert_eq!((r.size().entries, r.size().bytes), recount(&storage));
     }
 }

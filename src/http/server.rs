@@ -1,5 +1,5 @@
 //! Runs the server: opens the cache, starts the background workers (flusher,
-//! sweeper), serves HTTP until SIGINT/SIGTERM, then shuts down in order:
+//! sweeper, L3 index saver), serves HTTP until SIGINT/SIGTERM, then shuts down in order:
 //! stop accepting, finish in-flight requests, persist, flush.
 
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
@@ -58,9 +58,15 @@ pub fn run(server: ServerSettings, cache: CacheSettings) -> Result<(), StartErro
             m.sweep()
         })
     };
+    let saver = {
+        let m = mgr.clone();
+        let period = Duration::from_secs(m.settings().index_save_interval_seconds);
+        Ticker::start("helios-index-save", period, move || m.save_index())
+    };
     let served = serve(mgr.clone(), &server).map_err(StartError::Serve);
     flusher.stop();
     sweeper.stop();
+    saver.stop();
     let flushed = mgr.shutdown().map_err(|e| StartError::Serve(e.to_string()));
     tracing::info!("shut down cleanly");
     served.and(flushed)

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{StateFile, Storage};
+use super::{keys, StateFile, Storage};
 
 /// What a backup wrote.
 #[derive(Debug, Serialize, serde::Deserialize)]
@@ -118,15 +118,15 @@ pub fn copy_database(storage: &Storage, to: &Path) -> Result<BackupReport, Strin
         let mut in_batch = 0;
         for item in src.iter() {
             let (k, v) = item.map_err(|e| format!("reading the database: {e}"))?;
+            if name.as_ref() == b"entries" && !keys::is_counts(&k) {
+                records += 1;
+            }
             batch.insert(k, v);
             in_batch += 1;
             if in_batch == 10_000 {
                 dst.apply_batch(std::mem::take(&mut batch))
                     .map_err(|e| format!("writing the backup: {e}"))?;
                 in_batch = 0;
-            }
-            if name.as_ref() == b"entries" {
-                records += 1;
             }
         }
         dst.apply_batch(batch)

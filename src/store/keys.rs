@@ -1,6 +1,6 @@
 //! Key layout inside the `entries` tree: a one-byte layer prefix, then a
-//! record (`e`) or expiry-index (`x`) marker, then big-endian fields so that
-//! keys sort by layer, kind and expiry time.
+//! record (`e`), expiry-index (`x`) or persisted-counts (`c`) marker, then
+//! big-endian fields so that keys sort by layer, kind and expiry time.
 
 /// Record of entry `key` in `layer` (`b'1'`, `b'2'`, `b'3'`).
 pub fn record(layer: u8, key: u128) -> [u8; 18] {
@@ -29,6 +29,22 @@ pub fn expiry(layer: u8, expires_ms: u64, key: u128) -> [u8; 26] {
 /// Prefix of the expiry index of `layer`.
 pub fn expiry_prefix(layer: u8) -> [u8; 2] {
     [layer, b'x']
+}
+
+/// Persisted record count and bytes of one lock stripe of `layer`: written
+/// in the same atomic batch as the records it counts (see `cache::records`).
+pub fn counts(layer: u8, stripe: u8) -> [u8; 3] {
+    [layer, b'c', stripe]
+}
+
+/// Prefix of the persisted counts of `layer`.
+pub fn counts_prefix(layer: u8) -> [u8; 2] {
+    [layer, b'c']
+}
+
+/// Whether `k` is a persisted-counts key (not a record or expiry key).
+pub fn is_counts(k: &[u8]) -> bool {
+    k.len() == 3 && k[1] == b'c'
 }
 
 /// Splits an expiry-index key into (expires_ms, key).

@@ -464,7 +464,21 @@ fn check_not_silently_empty(
         return Ok(());
     };
     let state: StateFile = serde_json::from_str(&text).unwrap_or_default();
-    let empty = entries.first().map_err(open_err)?.is_none();
+    // Persisted counts alone (a torn copy) do not make a database non-empty.
+    let mut empty = true;
+    for layer in [b'1', b'2', b'3'] {
+        let prefix = keys::record_prefix(layer);
+        if entries
+            .scan_prefix(prefix)
+            .next()
+            .transpose()
+            .map_err(open_err)?
+            .is_some()
+        {
+            empty = false;
+            break;
+        }
+    }
     let formatted = meta.contains_key("format").map_err(open_err)?;
     if state.records > 0 && (empty || !formatted) {
         return Err(OpenError::Unusable(format!(

@@ -248,7 +248,7 @@ impl L1 {
     /// Opens the layer, counting what sled already holds.
     pub fn open(storage: Arc<Storage>, settings: L1Settings, prices: PriceTable) -> L1 {
         let locks = Arc::new(KeyLocks::default());
-        let records = Records::open(storage.clone(), locks, PREFIX, |_, _, _| {});
+        let records = Records::open(storage.clone(), locks, PREFIX);
         let counters = match storage.meta_get(COUNTERS_KEY) {
             Ok(Some(b)) => decode::<CountersSnapshot>(&b)
                 .map(|s| Counters::restore(&s))

@@ -8,8 +8,9 @@
 //! in a small scope therefore costs the same however many vectors other
 //! scopes hold.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -53,13 +54,74 @@ impl Drop for SlotGuard<'_> {
 
 enum Kind {
     Flat { keys: Vec<u64>, vectors: Vec<f32> },
-    Hnsw(Index),
+    Hnsw(Graph),
+}
+
+/// An HNSW partition: the usearch graph and the exact set of keys it holds
+/// (usearch cannot list them; they are saved beside the graph so that a
+/// restart can tell which vectors changed since the save).
+struct Graph {
+    index: Index,
+    keys: Mutex<HashSet<u64>>,
+    /// Adds running under the partition's shared lock.
+    pending: AtomicUsize,
+    /// A save is running: adds take the exclusive lock (and so wait).
+    saving: AtomicBool,
+}
+
+impl Graph {
+    fn new(index: Index, keys: HashSet<u64>) -> Graph {
+        Graph {
+            index,
+            keys: Mutex::new(keys),
+            pending: AtomicUsize::new(0),
+            saving: AtomicBool::new(false),
+        }
+    }
+
+    /// Adds a new key while other adds and searches run (usearch is safe for
+    /// concurrent adds into reserved capacity). `false`: the key is present
+    /// already, capacity must grow, or a save runs: use the exclusive path.
+    fn try_add_shared(&self, key: u64, v: &[f32], slots: &Slots) -> Result<bool, String> {
+        let pending = self.pending.fetch_add(1, SeqCst) + 1;
+        let fits = self.index.size() + pending + THREAD_SLOTS <= self.index.capacity();
+        if self.saving.load(SeqCst) || !fits || !self.keys.lock().insert(key) {
+            self.pending.fetch_sub(1, SeqCst);
+            return Ok(false);
+        }
+        let added = {
+            let _slot = slots.acquire();
+            self.index.add(key, v)
+        };
+        if added.is_err() {
+            self.keys.lock().remove(&key);
+        }
+        self.pending.fetch_sub(1, SeqCst);
+        added.map(|_| true).map_err(|e| format!("index add: {e}"))
+    }
+
+    /// Adds or replaces `key`; the caller holds the partition exclusively.
+    fn add_exclusive(&self, key: u64, v: &[f32]) -> Result<(), String> {
+        if self.index.contains(key) {
+            self.index
+                .remove(key)
+                .map_err(|e| format!("index remove: {e}"))?;
+        }
+        grow_for_one(&self.index)?;
+        self.index
+            .add(key, v)
+            .map_err(|e| format!("index add: {e}"))?;
+        self.keys.lock().insert(key);
+        Ok(())
+    }
 }
 
 /// The vectors of one scope.
 pub struct Partition {
     dims: usize,
     kind: RwLock<Kind>,
+    /// Bumped by every change: a periodic save skips unchanged partitions.
+    version: AtomicU64,
 }
 
 fn new_hnsw(dims: usize, capacity: usize) -> Result<Index, String> {
@@ -81,7 +143,7 @@ fn new_hnsw(dims: usize, capacity: usize) -> Result<Index, String> {
 
 /// Makes room for one more vector: usearch never grows by itself.
 fn grow_for_one(index: &Index) -> Result<(), String> {
-    if index.size() < index.capacity() {
+    if index.size() + THREAD_SLOTS < index.capacity() {
         return Ok(());
     }
     let cap = (index.capacity() * 2).max(1024);
@@ -98,13 +160,14 @@ impl Partition {
                 keys: Vec::new(),
                 vectors: Vec::new(),
             }),
+            version: AtomicU64::new(0),
         }
     }
 
     pub fn len(&self) -> usize {
         match &*self.kind.read() {
             Kind::Flat { keys, .. } => keys.len(),
-            Kind::Hnsw(i) => i.size(),
+            Kind::Hnsw(g) => g.index.size(),
         }
     }
 
@@ -112,8 +175,18 @@ impl Partition {
         self.len() == 0
     }
 
-    fn add(&self, key: u64, v: &[f32]) -> Result<(), String> {
+    fn add(&self, key: u64, v: &[f32], slots: &Slots) -> Result<(), String> {
+        {
+            let kind = self.kind.read();
+            if let Kind::Hnsw(g) = &*kind {
+                if g.try_add_shared(key, v, slots)? {
+                    self.version.fetch_add(1, SeqCst);
+                    return Ok(());
+                }
+            }
+        }
         let mut kind = self.kind.write();
+        self.version.fetch_add(1, SeqCst);
         match &mut *kind {
             Kind::Flat { keys, vectors } => {
                 if let Some(i) = keys.iter().position(|k| *k == key) {
@@ -129,24 +202,19 @@ impl Partition {
                             .add(*k, chunk)
                             .map_err(|e| format!("index add: {e}"))?;
                     }
-                    *kind = Kind::Hnsw(index);
+                    let keys = keys.iter().copied().collect();
+                    *kind = Kind::Hnsw(Graph::new(index, keys));
                 }
                 Ok(())
             }
-            Kind::Hnsw(index) => {
-                if index.contains(key) {
-                    index
-                        .remove(key)
-                        .map_err(|e| format!("index remove: {e}"))?;
-                }
-                grow_for_one(index)?;
-                index.add(key, v).map_err(|e| format!("index add: {e}"))
-            }
+            Kind::Hnsw(g) => g.add_exclusive(key, v),
         }
     }
 
     fn remove(&self, key: u64) -> Result<(), String> {
-        match &mut *self.kind.write() {
+        let mut kind = self.kind.write();
+        self.version.fetch_add(1, SeqCst);
+        match &mut *kind {
             Kind::Flat { keys, vectors } => {
                 if let Some(i) = keys.iter().position(|k| *k == key) {
                     keys.swap_remove(i);
@@ -160,10 +228,13 @@ impl Partition {
                 }
                 Ok(())
             }
-            Kind::Hnsw(index) => index
-                .remove(key)
-                .map(|_| ())
-                .map_err(|e| format!("index remove: {e}")),
+            Kind::Hnsw(g) => {
+                g.keys.lock().remove(&key);
+                g.index
+                    .remove(key)
+                    .map(|_| ())
+                    .map_err(|e| format!("index remove: {e}"))
+            }
         }
     }
 
@@ -180,9 +251,10 @@ impl Partition {
                 scored.truncate(k);
                 Ok(scored)
             }
-            Kind::Hnsw(index) => {
+            Kind::Hnsw(g) => {
                 let _slot = slots.acquire();
-                let m = index
+                let m = g
+                    .index
                     .search(q, k)
                     .map_err(|e| format!("index search: {e}"))?;
                 Ok(m.keys
@@ -192,6 +264,41 @@ impl Partition {
                     .collect())
             }
         }
+    }
+
+    /// Writes the graph to `stem.usearch` and its key set to `stem.keys`
+    /// (each synced), blocking only writers of this partition meanwhile.
+    /// Returns (vectors, version saved); `None` for a flat partition.
+    fn save(&self, stem: &Path) -> Result<Option<(usize, u64)>, String> {
+        let kind = self.kind.read();
+        let Kind::Hnsw(g) = &*kind else {
+            return Ok(None);
+        };
+        g.saving.store(true, SeqCst);
+        while g.pending.load(SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        let result = (|| {
+            let version = self.version.load(SeqCst);
+            let graph = stem.with_extension("usearch");
+            g.index
+                .save(&graph.to_string_lossy())
+                .map_err(|e| format!("saving {}: {e}", graph.display()))?;
+            let mut bytes = Vec::new();
+            for k in g.keys.lock().iter() {
+                bytes.extend_from_slice(&k.to_le_bytes());
+            }
+            let keys = stem.with_extension("keys");
+            std::fs::write(&keys, &bytes).map_err(|e| format!("saving {}: {e}", keys.display()))?;
+            for f in [&graph, &keys] {
+                std::fs::File::open(f)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| format!("syncing {}: {e}", f.display()))?;
+            }
+            Ok(Some((g.index.size(), version)))
+        })();
+        g.saving.store(false, SeqCst);
+        result
     }
 }
 
@@ -222,7 +329,8 @@ impl VectorIndex {
         self.partitions.read().get(&scope).cloned()
     }
 
-    /// Adds (or replaces) `key` in `scope`'s partition.
+    /// Adds (or replaces) `key` in `scope`'s partition. Safe to call from
+    /// many threads at once: adds of new keys into a graph run in parallel.
     pub fn add(&self, scope: u64, key: u64, v: &[f32]) -> Result<(), String> {
         if v.len() != self.dims {
             return Err(format!(
@@ -231,13 +339,55 @@ impl VectorIndex {
                 self.dims
             ));
         }
+        let part = match self.partition(scope) {
+            Some(p) => p,
+            None => self
+                .partitions
+                .write()
+                .entry(scope)
+                .or_insert_with(|| Arc::new(Partition::new(self.dims)))
+                .clone(),
+        };
+        part.add(key, v, &self.slots)
+    }
+
+    /// Makes `scope`'s partition ready for `expected` more vectors before a
+    /// bulk load: a graph with room for all of them when they will not fit
+    /// a flat array, so that parallel adds never wait for growth.
+    pub fn prepare(&self, scope: u64, expected: usize) -> Result<(), String> {
         let part = self
             .partitions
             .write()
             .entry(scope)
             .or_insert_with(|| Arc::new(Partition::new(self.dims)))
             .clone();
-        part.add(key, v)
+        let mut kind = part.kind.write();
+        match &mut *kind {
+            Kind::Flat { keys, vectors } => {
+                if keys.len() + expected <= FLAT_MAX {
+                    return Ok(());
+                }
+                let total = keys.len() + expected;
+                let index = new_hnsw(self.dims, total + total / 8 + 2 * THREAD_SLOTS)?;
+                for (k, chunk) in keys.iter().zip(vectors.chunks_exact(self.dims)) {
+                    index
+                        .add(*k, chunk)
+                        .map_err(|e| format!("index add: {e}"))?;
+                }
+                let keys = keys.iter().copied().collect();
+                *kind = Kind::Hnsw(Graph::new(index, keys));
+                Ok(())
+            }
+            Kind::Hnsw(g) => {
+                let want = g.index.size() + expected + 2 * THREAD_SLOTS;
+                if want <= g.index.capacity() {
+                    return Ok(());
+                }
+                g.index
+                    .reserve_capacity_and_threads(want + want / 8, THREAD_SLOTS)
+                    .map_err(|e| format!("reserving index capacity: {e}"))
+            }
+        }
     }
 
     /// Removes `key` from `scope`'s partition, dropping the partition when empty.
@@ -277,33 +427,55 @@ impl VectorIndex {
         (parts.len(), vectors, hnsw)
     }
 
-    /// Saves every HNSW partition as `dir/<scope>.usearch`; returns
-    /// (scope, file name, vector count) of each. Flat partitions are cheap to
-    /// rebuild from sled and are not saved.
-    pub fn save_graphs(&self, dir: &Path) -> Result<Vec<(u64, String, usize)>, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let mut saved = Vec::new();
-        for (scope, part) in self.partitions.read().iter() {
-            if let Kind::Hnsw(index) = &*part.kind.read() {
-                let name = format!("{scope:016x}.usearch");
-                let path = dir.join(&name);
-                index
-                    .save(&path.to_string_lossy())
-                    .map_err(|e| format!("saving {}: {e}", path.display()))?;
-                saved.push((*scope, name, index.size()));
-            }
-        }
-        Ok(saved)
+    /// The current version of every HNSW partition.
+    pub fn graph_versions(&self) -> Vec<(u64, u64)> {
+        self.partitions
+            .read()
+            .iter()
+            .filter(|(_, p)| matches!(&*p.kind.read(), Kind::Hnsw(_)))
+            .map(|(scope, p)| (*scope, p.version.load(SeqCst)))
+            .collect()
     }
 
-    /// Installs a saved HNSW graph as `scope`'s partition.
-    pub fn load_graph(&self, scope: u64, path: &Path) -> Result<usize, String> {
+    /// Saves `scope`'s partition as `stem.usearch` + `stem.keys` if it is a
+    /// graph; returns (vectors, version saved). Flat partitions are cheap to
+    /// rebuild from sled and are not saved.
+    pub fn save_graph(&self, scope: u64, stem: &Path) -> Result<Option<(usize, u64)>, String> {
+        match self.partition(scope) {
+            Some(p) => p.save(stem),
+            None => Ok(None),
+        }
+    }
+
+    /// Installs a graph saved by [`VectorIndex::save_graph`] as `scope`'s
+    /// partition; returns the keys it holds.
+    pub fn load_graph(&self, scope: u64, stem: &Path) -> Result<HashSet<u64>, String> {
+        let graph = stem.with_extension("usearch");
+        let keys_path = stem.with_extension("keys");
+        let bytes = std::fs::read(&keys_path)
+            .map_err(|e| format!("reading {}: {e}", keys_path.display()))?;
+        if bytes.len() % 8 != 0 {
+            return Err(format!("{} is truncated", keys_path.display()));
+        }
+        let keys: HashSet<u64> = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
         let index = new_hnsw(self.dims, 64)?;
         index
-            .load(&path.to_string_lossy())
-            .map_err(|e| format!("loading {}: {e}", path.display()))?;
+            .load(&graph.to_string_lossy())
+            .map_err(|e| format!("loading {}: {e}", graph.display()))?;
         if index.dimensions() != self.dims {
-            return Err(format!("{} has other dimensions", path.display()));
+            return Err(format!("{} has other dimensions", graph.display()));
+        }
+        if index.size() != keys.len() {
+            return Err(format!(
+                "{} holds {} vectors, {} names {}",
+                graph.display(),
+                index.size(),
+                keys_path.display(),
+                keys.len()
+            ));
         }
         // A loaded graph's capacity equals its size: reserve before adding.
         let size = index.size();
@@ -314,10 +486,11 @@ impl VectorIndex {
             scope,
             Arc::new(Partition {
                 dims: self.dims,
-                kind: RwLock::new(Kind::Hnsw(index)),
+                kind: RwLock::new(Kind::Hnsw(Graph::new(index, keys.clone()))),
+                version: AtomicU64::new(0),
             }),
         );
-        Ok(size)
+        Ok(keys)
     }
 
     /// Drops every partition.
@@ -390,15 +563,54 @@ mod tests {
         assert_ne!(idx.search(7, &unit(16, 1234), 1).unwrap()[0].0, 1234);
 
         let dir = tempfile::tempdir().unwrap();
-        let saved = idx.save_graphs(dir.path()).unwrap();
-        assert_eq!(saved.len(), 1);
+        let stem = dir.path().join("g");
+        let (count, _) = idx.save_graph(7, &stem).unwrap().unwrap();
+        assert_eq!(count, n as usize - 1);
+        assert!(idx.save_graph(99, &stem).unwrap().is_none());
         let loaded = VectorIndex::new(16);
-        assert_eq!(
-            loaded.load_graph(7, &dir.path().join(&saved[0].1)).unwrap(),
-            n as usize - 1
-        );
+        let keys = loaded.load_graph(7, &stem).unwrap();
+        assert_eq!(keys.len(), n as usize - 1);
+        assert!(!keys.contains(&1234));
         assert_eq!(loaded.search(7, &unit(16, 55), 1).unwrap()[0].0, 55);
         loaded.add(7, 1234, &unit(16, 1234)).unwrap();
         assert_eq!(loaded.search(7, &unit(16, 1234), 1).unwrap()[0].0, 1234);
+    }
+}
+
+#[cfg(test)]
+mod concurrency_tests {
+    use super::*;
+
+    #[test]
+    fn parallel_adds_into_a_prepared_graph_keep_every_key() {
+        let dims = 16;
+        let idx = VectorIndex::new(dims);
+        let n = FLAT_MAX as u64 * 2;
+        idx.prepare(3, n as usize).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let idx = &idx;
+                s.spawn(move || {
+                    for k in (t..n).step_by(4) {
+                        let mut v: Vec<f32> = (0..dims)
+                            .map(|i| ((k * 131 + i as u64 * 17) % 97) as f32 - 48.0)
+                            .collect();
+                        crate::embed::normalize(&mut v);
+                        idx.add(3, k, &v).unwrap();
+                        // Replacing an existing key takes the exclusive path.
+                        if k % 100 == 0 {
+                            idx.add(3, k, &v).unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(idx.stats(), (1, n as usize, 1));
+        let dir = tempfile::tempdir().unwrap();
+        idx.save_graph(3, &dir.path().join("g")).unwrap().unwrap();
+        let keys = VectorIndex::new(dims)
+            .load_graph(3, &dir.path().join("g"))
+            .unwrap();
+        assert_eq!(keys, (0..n).collect::<HashSet<u64>>());
     }
 }

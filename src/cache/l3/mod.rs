@@ -2,20 +2,22 @@
 //! scope, is answered from the cache.
 //!
 //! Entries and their vectors live in sled (the truth); the vector index is
-//! derived from them. At shutdown the HNSW partitions are saved with a
-//! manifest naming the exact key set each holds; at start a partition is
-//! loaded only if sled still holds exactly that key set, and rebuilt from
-//! sled otherwise (after a crash, for example).
+//! derived from them. The HNSW partitions are saved periodically and at
+//! shutdown with the exact key set each holds ([`persist`]); at start a saved
+//! graph is loaded and brought up to date from sled (only the vectors stored
+//! or removed since the save), and partitions without one are rebuilt from
+//! sled on all cores.
 
 pub mod context;
 pub mod feedback;
 pub mod guard;
 pub mod index;
+pub mod persist;
 pub mod verify;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -168,26 +170,6 @@ pub struct L3Staged {
     staged: records::Staged,
 }
 
-/// One saved graph in the manifest.
-#[derive(Serialize, Deserialize)]
-struct SavedGraph {
-    scope: u64,
-    file: String,
-    count: usize,
-    keyset: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Manifest {
-    embedder: String,
-    graphs: Vec<SavedGraph>,
-}
-
-/// Order-independent fingerprint of a set of keys.
-fn keyset_add(acc: u64, vkey: u64) -> u64 {
-    acc.wrapping_add(xxh3_64(&vkey.to_le_bytes()))
-}
-
 /// Whether `text` has anything to compare by meaning: a letter or a digit
 /// in any script.
 pub fn is_semantic(text: &str) -> bool {
@@ -202,7 +184,11 @@ fn vkey(key: u128) -> u64 {
 /// Index key → (entry key, scope id) of every entry of this embedder.
 type KeyMap = HashMap<u64, (u128, u64)>;
 
-/// Adds the vectors of some scopes from sled to the index.
+/// Vectors a saved graph may lack and still be brought up to date during
+/// start-up; larger gaps are replayed in the background.
+const REPLAY_NOW_MAX: usize = 10_000;
+
+/// Adds vectors from sled to the index.
 struct Rebuild {
     storage: Arc<Storage>,
     index: Arc<VectorIndex>,
@@ -212,39 +198,80 @@ struct Rebuild {
 }
 
 impl Rebuild {
-    /// Returns how many vectors were added.
-    fn run(&self, scopes: &HashSet<u64>) -> u64 {
-        if scopes.is_empty() {
+    /// Adds the vectors of `work` (entry key, scope) from sled on every core
+    /// (usearch takes concurrent adds into reserved capacity); returns how
+    /// many were added.
+    fn replay(&self, mut work: Vec<(u128, u64)>) -> u64 {
+        if work.is_empty() {
             return 0;
         }
-        let mut done = 0u64;
-        for (key, _, value) in records::scan(&self.storage, PREFIX) {
-            if self.stop.load(Relaxed) {
-                break;
-            }
-            // Removed meanwhile: never put it back.
-            let current = self.keymap.read().get(&vkey(key)).copied();
-            let Some((_, scope)) = current.filter(|(k, _)| *k == key) else {
-                continue;
-            };
-            if !scopes.contains(&scope) {
-                continue;
-            }
-            let Some(rec) = decode::<L3Record>(&value[8..]) else {
-                continue;
-            };
-            if rec.embedder != self.embedder {
-                continue;
-            }
-            if let Err(e) = self.index.add(scope, vkey(key), &rec.vector) {
+        // Key order is sled's order: reads stay sequential-ish.
+        work.sort_unstable_by_key(|w| w.0);
+        let mut per_scope: HashMap<u64, usize> = HashMap::new();
+        for (_, scope) in &work {
+            *per_scope.entry(*scope).or_default() += 1;
+        }
+        for (scope, n) in per_scope {
+            if let Err(e) = self.index.prepare(scope, n) {
                 tracing::warn!("L3 index: {e}");
             }
-            done += 1;
-            if done.is_multiple_of(50_000) {
-                tracing::info!("L3 index: rebuilt {done} vectors");
-            }
         }
-        done
+        const CHUNK: usize = 256;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(work.len().div_ceil(CHUNK));
+        let next = AtomicUsize::new(0);
+        let done = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let start = next.fetch_add(CHUNK, Relaxed);
+                    if start >= work.len() || self.stop.load(Relaxed) {
+                        return;
+                    }
+                    for &(key, scope) in &work[start..(start + CHUNK).min(work.len())] {
+                        if self.add_one(key, scope) {
+                            let d = done.fetch_add(1, Relaxed) + 1;
+                            if d.is_multiple_of(50_000) {
+                                tracing::info!("L3 index: added {d} vectors from sled");
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        done.into_inner()
+    }
+
+    fn add_one(&self, key: u128, scope: u64) -> bool {
+        let live = || {
+            self.keymap
+                .read()
+                .get(&vkey(key))
+                .is_some_and(|&(k, s)| k == key && s == scope)
+        };
+        // Removed meanwhile: never put it back.
+        if !live() {
+            return false;
+        }
+        let Ok(Some(value)) = self.storage.get(&keys::record(PREFIX, key)) else {
+            return false;
+        };
+        let Some(rec) = value.get(8..).and_then(decode::<L3Record>) else {
+            return false;
+        };
+        if rec.embedder != self.embedder {
+            return false;
+        }
+        if let Err(e) = self.index.add(scope, vkey(key), &rec.vector) {
+            tracing::warn!("L3 index: {e}");
+            return false;
+        }
+        // Removed while it was being added: take it out again.
+        if !live() {
+            let _ = self.index.remove(scope, vkey(key));
+        }
+        true
     }
 }
 
@@ -262,7 +289,8 @@ pub struct L3 {
     settings: L3Settings,
     /// The threshold a lookup uses when it names none.
     threshold: f64,
-    index_dir: PathBuf,
+    /// Writes the index beside the database.
+    saver: persist::Saver,
     /// Entries whose vectors another embedder made: kept, never compared.
     foreign: AtomicU64,
     /// The pair verifier that judges candidates, if one is configured.
@@ -342,7 +370,7 @@ impl L3 {
         embedder: Arc<dyn Embedder>,
         verifier: Option<Arc<Verifier>>,
     ) -> L3 {
-        let index_dir = storage.dir().join("l3-index");
+        let saver = persist::Saver::new(storage.dir().join("l3-index"), embedder.id());
         let threshold = settings
             .threshold
             .or(match verifier {
@@ -365,22 +393,22 @@ impl L3 {
             _ => Counters::default(),
         };
         let mut keymap = HashMap::new();
-        // Per scope: (entries, key-set fingerprint).
-        let mut scopes: HashMap<u64, (usize, u64)> = HashMap::new();
+        // Per scope: the entry keys sled holds.
+        let mut scopes: HashMap<u64, Vec<u128>> = HashMap::new();
         let mut foreign = 0u64;
-        let records = Records::open(storage.clone(), locks, PREFIX, |key, _exp, payload| {
-            let Some(rec) = decode::<L3Record>(payload) else {
-                return;
+        let records = Records::open(storage.clone(), locks, PREFIX);
+        for (key, _exp, value) in records::scan(&storage, PREFIX) {
+            let Some(rec) = decode::<L3Record>(&value[8..]) else {
+                continue;
             };
             if rec.embedder != embedder.id() || rec.vector.len() != embedder.dims() {
                 foreign += 1;
-                return;
+                continue;
             }
             let scope = rec.scope().id();
             keymap.insert(vkey(key), (key, scope));
-            let ks = scopes.entry(scope).or_insert((0, 0));
-            *ks = (ks.0 + 1, keyset_add(ks.1, vkey(key)));
-        });
+            scopes.entry(scope).or_default().push(key);
+        }
         let l3 = L3 {
             records,
             storage,
@@ -389,7 +417,7 @@ impl L3 {
             keymap: Arc::new(RwLock::new(keymap)),
             settings,
             threshold,
-            index_dir,
+            saver,
             foreign: AtomicU64::new(foreign),
             rebuilding: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(AtomicBool::new(false)),
@@ -403,35 +431,59 @@ impl L3 {
             embed_errors: AtomicU64::new(0),
             counters,
         };
-        l3.install(&scopes);
+        l3.install(scopes);
         l3
     }
 
-    /// Loads each saved graph whose key set sled still holds; rebuilds small
-    /// scopes now and large ones in the background, so the server starts
-    /// serving (L2 and the ready part of L3) without waiting for graphs.
-    fn install(&self, scopes: &HashMap<u64, (usize, u64)>) {
-        let saved: HashMap<u64, SavedGraph> = read_manifest(&self.index_dir, self.embedder.id())
-            .map(|m| m.graphs.into_iter().map(|g| (g.scope, g)).collect())
-            .unwrap_or_default();
-        let (mut now, mut later) = (HashSet::new(), HashSet::new());
-        for (scope, &(count, keyset)) in scopes {
-            let loaded = saved.get(scope).is_some_and(|g| {
-                g.count == count
-                    && g.keyset == keyset
-                    && self
-                        .index
-                        .load_graph(*scope, &self.index_dir.join(&g.file))
-                        .is_ok()
+    /// Loads each saved graph and brings it up to date with sled; rebuilds
+    /// scopes without one. Small work is done now, large work in the
+    /// background, so the server starts serving (L1, L2 and the ready part
+    /// of L3) without waiting for graphs.
+    fn install(&self, scopes: HashMap<u64, Vec<u128>>) {
+        let saved = persist::read_manifest(self.saver.dir(), self.embedder.id());
+        let (mut now, mut later) = (Vec::new(), Vec::new());
+        let (mut loaded, mut removed) = (0usize, 0usize);
+        for (scope, keys) in scopes {
+            let graph = saved.get(&scope).and_then(|g| {
+                match self
+                    .index
+                    .load_graph(scope, &self.saver.dir().join(&g.stem))
+                {
+                    Ok(graph_keys) => Some((g, graph_keys)),
+                    Err(e) => {
+                        tracing::warn!("L3 index: {e}; rebuilding that scope from sled");
+                        None
+                    }
+                }
             });
-            match (loaded, count <= index::FLAT_MAX) {
-                (true, _) => {}
-                (false, true) => {
-                    now.insert(*scope);
+            let Some((g, graph_keys)) = graph else {
+                let work = keys.into_iter().map(|k| (k, scope));
+                match work.len() <= index::FLAT_MAX {
+                    true => now.extend(work),
+                    false => later.extend(work),
                 }
-                (false, false) => {
-                    later.insert(*scope);
+                continue;
+            };
+            loaded += 1;
+            let vkeys: Vec<u64> = keys.iter().map(|k| vkey(*k)).collect();
+            let diff = persist::diff(&graph_keys, &vkeys);
+            for vk in &diff.extra {
+                if let Err(e) = self.index.remove(scope, *vk) {
+                    tracing::warn!("L3 index: {e}");
                 }
+            }
+            removed += diff.extra.len();
+            if diff.extra.is_empty() && diff.missing.is_empty() {
+                self.saver.loaded(g.clone(), 0);
+            }
+            let missing: HashSet<u64> = diff.missing.into_iter().collect();
+            let work = keys
+                .into_iter()
+                .filter(|k| missing.contains(&vkey(*k)))
+                .map(|k| (k, scope));
+            match missing.len() <= REPLAY_NOW_MAX {
+                true => now.extend(work),
+                false => later.extend(work),
             }
         }
         let job = Rebuild {
@@ -441,16 +493,17 @@ impl L3 {
             embedder: self.embedder.id().to_string(),
             stop: self.stop.clone(),
         };
-        job.run(&now);
+        let added = job.replay(now);
         let (parts, vectors, graphs) = self.index.stats();
         tracing::info!(
-            "L3 index ready: {vectors} vectors in {parts} scopes ({graphs} HNSW graphs)"
+            "L3 index ready: {vectors} vectors in {parts} scopes ({graphs} HNSW graphs); \
+             {loaded} saved graphs loaded, {removed} vectors removed since, {added} added from sled"
         );
         if later.is_empty() {
             return;
         }
         tracing::info!(
-            "L3 index: rebuilding {} large scope(s) from sled in the background",
+            "L3 index: adding {} vectors from sled in the background",
             later.len()
         );
         self.rebuilding.store(true, Relaxed);
@@ -458,9 +511,9 @@ impl L3 {
         let spawned = std::thread::Builder::new()
             .name("helios-l3-rebuild".into())
             .spawn(move || {
-                let done = job.run(&later);
+                let done = job.replay(later);
                 flag.store(false, Relaxed);
-                tracing::info!("L3 index: rebuilt {done} vectors; the index is complete");
+                tracing::info!("L3 index: added {done} vectors; the index is complete");
             });
         if let Err(e) = spawned {
             tracing::error!("cannot start the L3 rebuild: {e}");
@@ -849,63 +902,42 @@ impl L3 {
         )
     }
 
-    /// Saves the HNSW graphs and the manifest naming their key sets.
+    /// Saves the HNSW graphs and the manifest naming their key sets
+    /// (shutdown: a running rebuild is stopped).
     pub fn save_index(&self) -> Result<(), String> {
         self.stop.store(true, Relaxed);
-        self.save_index_to(&self.index_dir)
+        self.save_index_to(self.saver.dir())
+    }
+
+    /// Saves the graphs changed since the last save (the periodic saver).
+    /// Skipped while a rebuild runs: the last saved graphs stay valid.
+    pub fn checkpoint_index(&self) -> Result<(), String> {
+        if self.rebuilding.load(Relaxed) {
+            return Ok(());
+        }
+        let written = self.saver.save(&self.index)?;
+        if written > 0 {
+            tracing::debug!("L3 index: saved {written} changed graph(s)");
+        }
+        Ok(())
     }
 
     /// Saves the graphs and manifest into `dir` (a backup's index).
     pub fn save_index_to(&self, dir: &Path) -> Result<(), String> {
         if self.rebuilding.load(Relaxed) {
-            // Half-built graphs must never pass for complete ones.
-            let _ = std::fs::remove_file(dir.join("manifest.json"));
+            // Half-built graphs are never saved; the graphs saved last (if
+            // any) stay valid and are brought up to date at the next start.
             return Err(
-                "the index is still being rebuilt; it will be rebuilt at the next start".into(),
+                "the index is still being rebuilt; the next start completes it from sled".into(),
             );
         }
-        let saved = self.index.save_graphs(dir)?;
-        let keymap = self.keymap.read();
-        let mut keysets: HashMap<u64, u64> = HashMap::new();
-        for (vk, (_, scope)) in keymap.iter() {
-            let ks = keysets.entry(*scope).or_insert(0);
-            *ks = keyset_add(*ks, *vk);
+        if dir == self.saver.dir() {
+            return self.saver.save(&self.index).map(|_| ());
         }
-        let graphs: Vec<SavedGraph> = saved
-            .into_iter()
-            .map(|(scope, file, count)| SavedGraph {
-                scope,
-                file,
-                count,
-                keyset: keysets.get(&scope).copied().unwrap_or(0),
-            })
-            .collect();
-        let keep: std::collections::HashSet<&str> =
-            graphs.iter().map(|g| g.file.as_str()).collect();
-        if let Ok(files) = std::fs::read_dir(dir) {
-            for f in files.flatten() {
-                let name = f.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".usearch") && !keep.contains(name.as_str()) {
-                    let _ = std::fs::remove_file(f.path());
-                }
-            }
-        }
-        let manifest = Manifest {
-            embedder: self.embedder.id().to_string(),
-            graphs,
-        };
-        let tmp = dir.join("manifest.json.tmp");
-        let text = serde_json::to_string(&manifest).map_err(|e| e.to_string())?;
-        std::fs::write(&tmp, text)
-            .and_then(|_| std::fs::rename(&tmp, dir.join("manifest.json")))
-            .map_err(|e| format!("writing the index manifest: {e}"))
+        persist::Saver::new(dir.to_path_buf(), self.embedder.id())
+            .save(&self.index)
+            .map(|_| ())
     }
-}
-
-fn read_manifest(dir: &Path, embedder: &str) -> Option<Manifest> {
-    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
-    let m: Manifest = serde_json::from_str(&text).ok()?;
-    (m.embedder == embedder).then_some(m)
 }
 
 impl Layer for L3 {
