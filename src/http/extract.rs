@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(code(b""), "malformed_json");
         assert_eq!(code(b"[1,2]"), "not_an_object");
         assert_eq!(code(b"\"text\""), "not_an_object");
-        assert_eq!(code(b"{}"), "invalid_request");
+        assert_eq!(code(br#"{"use_l1": "yes"}"#), "invalid_request");
         assert_eq!(code(br#"{"input_text": 5}"#), "invalid_request");
         assert!(decode::<LookupRequest>(br#"{"input_text": "hi"}"#).is_ok());
     }
