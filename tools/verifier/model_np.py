@@ -1,6 +1,6 @@
 """Reference (numpy, unpadded, one pair at a time) forward pass of the pair verifier.
 
-Owns the exact inference recipe that the Rust module `rust/verify.rs` mirrors: tokenisation, the
+Owns the exact inference recipe that the Rust module `src/cache/l3/verify.rs` mirrors: tokenisation, the
 token-vector lookup, the alignment model and the pair features. train.py trains the same function
 in padded/batched JAX form; parity between the two is checked in train.py and against Rust through
 `rust/parity.json`.
