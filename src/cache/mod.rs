@@ -380,18 +380,20 @@ impl CacheManager {
     /// its own text is removed from L2 and L3.
     pub fn feedback(&self, req: &Feedback) -> Result<FeedbackReport, CacheError> {
         self.settings.limits.check_input(&req.input)?;
-        let _gate = self.write_gate.read();
         let id = scope::entry_id(req.entry_key);
         let wrong = req.verdict == Verdict::Wrong;
-        let in_l2 = self
-            .l2
-            .entry_input(req.entry_key)?
-            .is_some_and(|text| text == req.input);
         // A vector of the request, to raise the entry's threshold above it.
+        // Embedding may be slow (a remote API): done before the write gate,
+        // as in `store`, so a waiting backup never holds writers behind it.
         let query = match wrong {
             true => self.l3.embed(&req.input).ok(),
             false => None,
         };
+        let _gate = self.write_gate.read();
+        let in_l2 = self
+            .l2
+            .entry_input(req.entry_key)?
+            .is_some_and(|text| text == req.input);
         let l3 = self
             .l3
             .feedback(req.entry_key, &req.input, query.as_deref(), wrong)?;

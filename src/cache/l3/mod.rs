@@ -798,9 +798,10 @@ impl L3 {
             self.counters.reported_right.fetch_add(1, Relaxed);
             FeedbackAction::Recorded
         };
+        // Memoised verdicts stay valid: a verifier score depends only on the
+        // two texts; feedback vetoes are checked before the verifier.
         self.storage
             .put(&keys::record(FEEDBACK_PREFIX, key), encode(&*entry))?;
-        self.verdicts.invalidate_all();
         Ok(Some(action))
     }
 
