@@ -726,7 +726,7 @@ pub fn chat_sweep(
             _ => (f64::NEG_INFINITY, f64::NEG_INFINITY),
         };
         let (qf, cf) = (cb.final_text(), ca.final_text());
-        let verified = context::same_words(qf, cf)
+        let verified = super::l3::surface::same_request(qf, cf)
             || verifier.is_none_or(|v| v.score(qf, cf) >= v.threshold_for(qf));
         let allowed = verified && context::veto(&guard, chat, &tb, &ta).is_none();
         let lang = p.lang.clone().unwrap_or_else(|| "-".into());

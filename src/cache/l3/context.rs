@@ -79,20 +79,6 @@ pub fn final_turn(compare: &str) -> &str {
     turns(compare).last().copied().unwrap_or("")
 }
 
-/// Whether two texts are the same words: letters and digits compared
-/// case-insensitively, everything else (spacing, punctuation) ignored.
-/// "How do I send it back?" and "how do I send it back" are; a changed
-/// word, number or letter is not.
-pub fn same_words(a: &str, b: &str) -> bool {
-    let words = |t: &'_ str| {
-        t.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect::<Vec<_>>()
-    };
-    words(a) == words(b)
-}
-
 /// The text L3 stores and compares for a request: the text itself for one
 /// turn, otherwise every user turn (final last) behind a marker.
 pub fn compare_text(user_turns: &[&str]) -> String {
@@ -218,15 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn same_words_ignores_case_spacing_and_punctuation_only() {
-        assert!(same_words(
-            "How do I send it back?",
-            "how do I  send it back"
-        ));
-        assert!(same_words("취소해 줘", "취소해 줘!"));
-        assert!(!same_words("cancel it", "cancel them"));
-        assert!(!same_words("order 12", "order 13"));
-        assert!(!same_words("", "x"));
+    fn the_final_turn_of_a_compare_text() {
         assert_eq!(final_turn(&compare_text(&["a b", "c d"])), "c d");
         assert_eq!(final_turn("one turn"), "one turn");
     }

@@ -353,7 +353,10 @@ fn words(text: &str) -> Vec<String> {
         if w.is_empty() {
             continue;
         }
-        match w.strip_suffix("n't") {
+        // Contractions typed without the apostrophe ("hasnt") are the same
+        // negation as "hasn't".
+        let bare = (NOT_CONTRACTIONS.contains(&w.as_str())).then(|| &w[..w.len() - 2]);
+        match w.strip_suffix("n't").or(bare) {
             Some(stem) => {
                 out.push(stem.to_string());
                 out.push("not".to_string());
@@ -363,6 +366,12 @@ fn words(text: &str) -> Vec<String> {
     }
     out
 }
+
+/// Negative contractions as often typed without the apostrophe.
+const NOT_CONTRACTIONS: &[&str] = &[
+    "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "hasnt", "havent", "hadnt",
+    "cant", "couldnt", "shouldnt", "wouldnt", "wont", "mustnt", "neednt",
+];
 
 const NEGATIONS: &[&str] = &[
     "not", "no", "never", "cannot", "without", "none", "nothing", "nobody", "neither", "nor",
@@ -624,6 +633,13 @@ mod tests {
             Some("negation differs")
         );
         assert_eq!(ALL.veto("is it not safe", "isn't it safe"), None);
+        // The apostrophe left out is the same negation.
+        assert_eq!(
+            ALL.veto("it still hasn't shipped", "it still hasnt shipped"),
+            None
+        );
+        assert_eq!(ALL.veto("I dont have it", "I don't have it"), None);
+        assert!(ALL.veto("it has shipped", "it hasnt shipped").is_some());
         assert_eq!(ALL.veto("turn it on and off", "turn it off and on"), None);
     }
 

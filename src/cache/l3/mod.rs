@@ -13,6 +13,7 @@ pub mod feedback;
 pub mod guard;
 pub mod index;
 pub mod persist;
+pub mod surface;
 pub mod verify;
 
 use std::collections::{HashMap, HashSet};
@@ -725,7 +726,7 @@ impl L3 {
                 // The verifier reads the two final requests: what it was
                 // trained on (single requests); the context guard and the
                 // standalone cosine have judged the contexts. The same
-                // final words need no verdict.
+                // request retyped needs no verdict (see `surface`).
                 let (q_final, c_final) = (
                     context::final_turn(compare),
                     context::final_turn(&rec.base.input),
@@ -733,7 +734,7 @@ impl L3 {
                 if let Some(v) = self
                     .verifier
                     .as_ref()
-                    .filter(|_| !context::same_words(q_final, c_final))
+                    .filter(|_| !surface::same_request(q_final, c_final))
                 {
                     let score = self.verify(v, q_final, key, c_final);
                     let needed = match self.settings.verifier_veto {
