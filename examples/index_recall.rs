@@ -1,233 +1,369 @@
-//! Recall@1 of the L3 vector index (usearch HNSW) against exact search, on
-//! real embeddings, plus build time, memory and search latency at one size.
+//! Recall@1 of the L3 vector index against exact search on real
+//! embeddings, plus build time (every core), memory and search latency, for
+//! several index configurations side by side in one run (so that machine
+//! load affects them alike).
 //!
 //! Indexes `--size` texts (the distinct QQP questions of
 //! `../shared/eval/data/gptcache_qqp/pairs.jsonl.gz`, extended with
-//! composites of two questions beyond the ~150k real ones) in one scope of a
-//! `VectorIndex`, then queries it with `--queries` held-out questions (never
-//! indexed). A query counts as recalled when the index's best neighbour is
-//! the exact best neighbour (or ties it in similarity).
+//! composites of two questions beyond the ~150k real ones) in one scope,
+//! then queries it with `--queries` held-out questions (never indexed). A
+//! query counts as recalled when the best hit is the exact best neighbour
+//! (or ties it in similarity).
 //!
-//! Run: `cargo run --release --example index_recall -- --size 100000 --queries 2000`
+//! `--variants` lists the configurations, comma-separated:
+//! - `index`: the shipped `VectorIndex` (prepare + concurrent adds, as L3
+//!   replays from sled), searched with k = 4 as L3 asks; `index-i8:16`,
+//!   `index-f32` etc.: the same with another scalar kind / re-score count
+//!   (`--conn`, `--ef-add`, `--ef-index` override its graph parameters);
+//! - `f32`, `f16`, `bf16`, `i8`, optionally `:N`: a raw usearch graph with
+//!   that scalar kind; with `:N` the graph's top N are re-scored exactly
+//!   with the f32 vectors and the best 4 returned.
+//!
+//! `--ef 128,256` lists the expansion_search values tried on raw graphs;
+//! `--conn` and `--ef-add` set their graph parameters. `--cache FILE` keeps
+//! the embeddings between runs (the 1M corpus takes minutes to embed).
+//!
+//! Run: `cargo run --release --example index_recall -- --size 100000 --queries 2000 --variants index,f32,i8:16`
 
 #[path = "../benches/common/corpus.rs"]
 mod corpus;
 
 use std::hint::black_box;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
-use helios_cache::cache::l3::index::VectorIndex;
+use helios_cache::cache::l3::index::{GraphOptions, VectorIndex};
 use helios_cache::embed::{dot, Embedder, StaticEmbedder};
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
-fn arg(name: &str, default: usize) -> usize {
+fn arg_str(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    arg_str(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
 
-/// Exact best neighbour of `q` among `vectors`: (index, similarity).
-fn exact_top1(vectors: &[Vec<f32>], q: &[f32]) -> (usize, f32) {
-    let mut best = (0, f32::MIN);
-    for (i, v) in vectors.iter().enumerate() {
-        let s = dot(q, v);
-        if s > best.1 {
-            best = (i, s);
-        }
-    }
-    best
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
-fn main() {
-    let size = arg("--size", 100_000);
-    let n_queries = arg("--queries", 2_000);
-    let threads = arg("--threads", 2).max(1);
-    let embedder = StaticEmbedder::bundled().unwrap();
-    let real = corpus::qqp_texts();
-    let (pool, held_out) = real.split_at(real.len() - n_queries);
-    let texts = corpus::texts(pool, size);
-    let real_used = size.min(pool.len());
-    println!(
-        "corpus: {} distinct QQP texts; indexing {size} ({real_used} real, {} composites), {} held-out queries",
-        real.len(),
-        size - real_used,
-        held_out.len()
-    );
-
-    let t = Instant::now();
-    let vectors: Vec<Vec<f32>> = texts
-        .iter()
-        .filter_map(|t| embedder.embed(t).ok())
-        .collect();
-    let embed_s = t.elapsed().as_secs_f64();
-    println!(
-        "embedding: {} texts in {embed_s:.1} s ({:.1} µs/text)",
-        vectors.len(),
-        embed_s * 1e6 / texts.len() as f64
-    );
-    let queries: Vec<Vec<f32>> = held_out
-        .iter()
-        .filter_map(|t| embedder.embed(t).ok())
-        .collect();
-
-    let rss0 = corpus::rss_mib();
-    let index = VectorIndex::new(embedder.dims());
-    let t = Instant::now();
-    let mut last = Instant::now();
-    for (k, v) in vectors.iter().enumerate() {
-        index.add(1, k as u64, v).unwrap();
-        if last.elapsed().as_secs() >= 30 {
-            println!(
-                "  ... {} inserted after {:.0} s",
-                k + 1,
-                t.elapsed().as_secs_f64()
-            );
-            last = Instant::now();
-        }
-    }
-    let build_s = t.elapsed().as_secs_f64();
-    let rss1 = corpus::rss_mib();
-    println!(
-        "build: {} vectors in {build_s:.1} s ({:.0} inserts/s, one thread, as the rebuild at start does)",
-        vectors.len(),
-        vectors.len() as f64 / build_s
-    );
-    println!(
-        "RSS: {rss0:.0} MiB before the index, {rss1:.0} MiB after (+{:.0} MiB, {:.0} bytes/vector; the raw vectors are held separately)",
-        rss1 - rss0,
-        (rss1 - rss0) * 1048576.0 / vectors.len() as f64
-    );
-
-    // Search latency: k = 4 as L3 does.
-    let mut ns = Vec::new();
-    let mut found = Vec::new();
-    for round in 0..3 {
-        for q in &queries {
-            let t = Instant::now();
-            let r = index.search(1, q, 4).unwrap();
-            ns.push(t.elapsed().as_nanos() as u64);
-            if round == 0 {
-                found.push(r.first().copied());
-            }
-            black_box(r);
-        }
-    }
-    ns.sort_unstable();
-    println!(
-        "search k=4: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs ({} calls)",
-        corpus::quantile_us(&ns, 0.5),
-        corpus::quantile_us(&ns, 0.9),
-        corpus::quantile_us(&ns, 0.99),
-        corpus::quantile_us(&ns, 0.999),
-        *ns.last().unwrap() as f64 / 1e3,
-        ns.len()
-    );
-
-    // Exact search, split over threads.
-    let t = Instant::now();
-    let exact: Vec<(usize, f32)> = std::thread::scope(|s| {
-        let chunk = queries.len().div_ceil(threads);
-        let handles: Vec<_> = queries
+/// Runs `f` over `items` on `threads` threads, keeping order.
+fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|qs| {
-                let vectors = &vectors;
-                s.spawn(move || {
-                    qs.iter()
-                        .map(|q| exact_top1(vectors, q))
-                        .collect::<Vec<_>>()
-                })
+            .map(|c| {
+                let f = &f;
+                s.spawn(move || c.iter().map(f).collect::<Vec<R>>())
             })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap())
             .collect()
-    });
-    let exact_s = t.elapsed().as_secs_f64();
-    let mut same = 0;
-    let mut tied = 0;
-    let mut sim_loss = 0f64;
-    for (got, (want, want_sim)) in found.iter().zip(&exact) {
-        match got {
-            Some((k, _)) if *k as usize == *want => same += 1,
-            Some((_, s)) if *s >= want_sim - 1e-5 => tied += 1,
-            Some((_, s)) => sim_loss += (want_sim - s) as f64,
-            None => sim_loss += *want_sim as f64,
+    })
+}
+
+/// Exact best neighbour of each of `qs` among `vectors`: (index,
+/// similarity). Walks the vectors in cache-sized blocks, each block against
+/// every query, so that 1M vectors are read from memory once per 64 queries.
+fn exact_top1_block(vectors: &[Vec<f32>], qs: &[Vec<f32>]) -> Vec<(usize, f32)> {
+    let mut best = vec![(0, f32::MIN); qs.len()];
+    for (b, block) in vectors.chunks(2048).enumerate() {
+        for (q, best) in qs.iter().zip(best.iter_mut()) {
+            for (i, v) in block.iter().enumerate() {
+                let s = dot(q, v);
+                if s > best.1 {
+                    *best = (b * 2048 + i, s);
+                }
+            }
         }
     }
-    let n = queries.len();
-    let missed = n - same - tied;
-    if std::env::args().any(|a| a == "--sweep") {
-        sweep(&vectors, &queries, &exact, threads);
+    best
+}
+
+/// Inserts every vector from `threads` threads, logging progress every 30 s.
+fn insert_all(vectors: &[Vec<f32>], threads: usize, add: impl Fn(usize) + Sync) {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, Relaxed);
+                if k >= vectors.len() {
+                    return;
+                }
+                add(k);
+                done.fetch_add(1, Relaxed);
+            });
+        }
+        let mut last = 0;
+        while done.load(Relaxed) < vectors.len() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let secs = t.elapsed().as_secs();
+            if secs >= last + 30 {
+                last = secs;
+                println!(
+                    "  ... {} inserted after {secs} s, RSS {:.0} MiB [load {}]",
+                    done.load(Relaxed),
+                    corpus::rss_mib(),
+                    load()
+                );
+            }
+        }
+    });
+}
+
+/// Embeds `texts` (dropping unrepresentable ones), or reads them from `cache`.
+fn embed_all(
+    embedder: &StaticEmbedder,
+    texts: &[String],
+    threads: usize,
+    cache: Option<&str>,
+) -> Vec<Vec<f32>> {
+    let dims = embedder.dims();
+    if let Some(path) = cache {
+        if let Ok(mut f) = std::fs::File::open(path) {
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).unwrap();
+            let floats: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            println!("embeddings read from {path}");
+            return floats.chunks_exact(dims).map(|c| c.to_vec()).collect();
+        }
     }
+    let t = Instant::now();
+    let vectors: Vec<Vec<f32>> = par_map(texts, threads, |t| embedder.embed(t).ok())
+        .into_iter()
+        .flatten()
+        .collect();
+    let s = t.elapsed().as_secs_f64();
     println!(
-        "recall@1: {:.4} ({same} same key + {tied} equal-similarity ties of {n}; {missed} missed, mean similarity lost on a miss {:.4}); exact search took {:.1} ms/query",
-        (same + tied) as f64 / n as f64,
-        if missed > 0 { sim_loss / missed as f64 } else { 0.0 },
-        exact_s * 1e3 * threads as f64 / n as f64
+        "embedding: {} texts in {s:.1} s on {threads} threads ({:.1} µs/text/thread)",
+        vectors.len(),
+        s * 1e6 * threads as f64 / texts.len() as f64
+    );
+    if let Some(path) = cache {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        for v in &vectors {
+            for x in v {
+                f.write_all(&x.to_le_bytes()).unwrap();
+            }
+        }
+    }
+    vectors
+}
+
+struct Outcome {
+    recall: f64,
+    missed: usize,
+    ns: Vec<u64>,
+}
+
+/// Searches every query three times (latency) and scores the first round.
+fn measure(
+    queries: &[Vec<f32>],
+    exact: &[(usize, f32)],
+    mut search: impl FnMut(&[f32]) -> Vec<(u64, f32)>,
+) -> Outcome {
+    let mut ns = Vec::new();
+    let mut ok = 0;
+    for round in 0..3 {
+        for (q, (want, want_sim)) in queries.iter().zip(exact) {
+            let t = Instant::now();
+            let r = search(q);
+            ns.push(t.elapsed().as_nanos() as u64);
+            if round == 0 {
+                match r.first() {
+                    Some((k, _)) if *k as usize == *want => ok += 1,
+                    Some((_, s)) if *s >= want_sim - 1e-5 => ok += 1,
+                    _ => {}
+                }
+            }
+            black_box(r);
+        }
+    }
+    ns.sort_unstable();
+    Outcome {
+        recall: ok as f64 / queries.len() as f64,
+        missed: queries.len() - ok,
+        ns,
+    }
+}
+
+fn report(name: &str, o: &Outcome) {
+    println!(
+        "  {name}: recall@1 {:.4} ({} missed); search p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs ({} calls) [load {}]",
+        o.recall,
+        o.missed,
+        corpus::quantile_us(&o.ns, 0.5),
+        corpus::quantile_us(&o.ns, 0.9),
+        corpus::quantile_us(&o.ns, 0.99),
+        corpus::quantile_us(&o.ns, 0.999),
+        o.ns.len(),
+        load()
     );
 }
 
-/// Builds a raw usearch graph with the options `VectorIndex` uses (cosine,
-/// f32, connectivity 16, expansion_add 128; inserted from `threads` threads)
-/// and measures recall@1 and latency for several `expansion_search` values.
-fn sweep(vectors: &[Vec<f32>], queries: &[Vec<f32>], exact: &[(usize, f32)], threads: usize) {
-    use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
-    let opts = IndexOptions {
-        dimensions: vectors[0].len(),
-        metric: MetricKind::Cos,
-        quantization: ScalarKind::F32,
-        connectivity: 16,
-        expansion_add: 128,
-        expansion_search: 128,
-        multi: false,
+/// `i8:16` → (I8, 16); `f32` → (F32, 0).
+fn parse_kind(spec: &str) -> (ScalarKind, usize) {
+    let (kind, rescore) = match spec.split_once(':') {
+        Some((k, n)) => (k, n.parse::<usize>().expect("rescore count")),
+        None => (spec, 0),
     };
-    let index = Index::new(&opts).unwrap();
-    index
-        .reserve_capacity_and_threads(vectors.len(), threads)
-        .unwrap();
+    let kind = match kind {
+        "f32" => ScalarKind::F32,
+        "f16" => ScalarKind::F16,
+        "bf16" => ScalarKind::BF16,
+        "i8" => ScalarKind::I8,
+        other => panic!("unknown scalar kind {other}"),
+    };
+    (kind, rescore)
+}
+
+fn main() {
+    let size = arg("--size", 100_000);
+    let n_queries = arg("--queries", 2_000);
+    let threads = arg(
+        "--threads",
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    )
+    .max(1);
+    let conn = arg("--conn", 32);
+    let ef_add = arg("--ef-add", 256);
+    let efs: Vec<usize> = arg_str("--ef")
+        .unwrap_or_else(|| "256".into())
+        .split(',')
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let variants = arg_str("--variants").unwrap_or_else(|| "index".into());
+    let embedder = StaticEmbedder::bundled().unwrap();
+    let real = corpus::qqp_texts();
+    let (pool, held_out) = real.split_at(real.len() - n_queries);
+    let texts = corpus::texts(pool, size);
+    let real_used = size.min(pool.len());
     println!(
-        "sweep: raw usearch index, hardware acceleration: {:?}",
-        index.hardware_acceleration()
+        "corpus: {} distinct QQP texts; indexing {size} ({real_used} real, {} composites), {} held-out queries; load {}",
+        real.len(),
+        size - real_used,
+        held_out.len(),
+        load()
     );
+    let vectors = embed_all(&embedder, &texts, threads, arg_str("--cache").as_deref());
+    drop(texts);
+    let queries: Vec<Vec<f32>> = held_out
+        .iter()
+        .filter_map(|t| embedder.embed(t).ok())
+        .collect();
+
     let t = Instant::now();
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let index = &index;
-            s.spawn(move || {
-                for k in (t..vectors.len()).step_by(threads) {
-                    index.add(k as u64, &vectors[k]).unwrap();
-                }
-            });
-        }
-    });
+    let exact: Vec<(usize, f32)> =
+        par_map(&queries.chunks(64).collect::<Vec<_>>(), threads, |qs| {
+            exact_top1_block(&vectors, qs)
+        })
+        .into_iter()
+        .flatten()
+        .collect();
     println!(
-        "sweep: built in {:.1} s with {threads} threads; memory_usage {:.0} MiB",
-        t.elapsed().as_secs_f64(),
-        index.memory_usage() as f64 / 1048576.0
+        "exact search: {:.1} ms/query/thread",
+        t.elapsed().as_secs_f64() * 1e3 * threads as f64 / queries.len() as f64
     );
-    for ef in [64, 128, 256, 512] {
-        index.change_expansion_search(ef);
-        let mut ns = Vec::new();
-        let mut ok = 0;
-        for (q, (want, want_sim)) in queries.iter().zip(exact) {
-            let t = Instant::now();
-            let m = index.search(q, 4).unwrap();
-            ns.push(t.elapsed().as_nanos() as u64);
-            match (m.keys.first(), m.distances.first()) {
-                (Some(k), _) if *k as usize == *want => ok += 1,
-                (Some(_), Some(d)) if 1.0 - d >= want_sim - 1e-5 => ok += 1,
-                _ => {}
+
+    for variant in variants.split(',') {
+        let rss0 = corpus::rss_mib();
+        if let Some(rest) = variant.strip_prefix("index") {
+            let mut opts = GraphOptions::default();
+            if let Some(spec) = rest.strip_prefix('-') {
+                let (kind, rescore) = parse_kind(spec);
+                opts.quantization = kind;
+                opts.rescore = rescore;
             }
+            opts.connectivity = arg("--conn", opts.connectivity);
+            opts.expansion_add = arg("--ef-add", opts.expansion_add);
+            opts.expansion_search = arg("--ef-index", opts.expansion_search);
+            let index = VectorIndex::with_options(embedder.dims(), opts);
+            let t = Instant::now();
+            index.prepare(1, vectors.len()).unwrap();
+            insert_all(&vectors, threads, |k| {
+                index.add(1, k as u64, &vectors[k]).unwrap()
+            });
+            let build_s = t.elapsed().as_secs_f64();
+            let rss1 = corpus::rss_mib();
+            println!(
+                "{variant} (VectorIndex, {opts:?}): built {} vectors in {build_s:.1} s on {threads} threads ({:.0}/s); RSS +{:.0} MiB ({:.0} B/vector) [load {}]",
+                vectors.len(),
+                vectors.len() as f64 / build_s,
+                rss1 - rss0,
+                (rss1 - rss0) * 1048576.0 / vectors.len() as f64,
+                load()
+            );
+            let o = measure(&queries, &exact, |q| index.search(1, q, 4).unwrap());
+            report("k=4", &o);
+            continue;
         }
-        ns.sort_unstable();
+        let (quantization, rescore) = parse_kind(variant);
+        let index = Index::new(&IndexOptions {
+            dimensions: embedder.dims(),
+            metric: MetricKind::Cos,
+            quantization,
+            connectivity: conn,
+            expansion_add: ef_add,
+            expansion_search: efs[0],
+            multi: false,
+        })
+        .unwrap();
+        index
+            .reserve_capacity_and_threads(vectors.len(), threads)
+            .unwrap();
+        let t = Instant::now();
+        insert_all(&vectors, threads, |k| {
+            index.add(k as u64, &vectors[k]).unwrap()
+        });
+        let build_s = t.elapsed().as_secs_f64();
+        let rss1 = corpus::rss_mib();
         println!(
-            "sweep: expansion_search {ef:>3}: recall@1 {:.4}, search p50 {:.1} µs, p99 {:.1} µs",
-            ok as f64 / queries.len() as f64,
-            corpus::quantile_us(&ns, 0.5),
-            corpus::quantile_us(&ns, 0.99)
+            "{variant} (raw usearch, conn {conn}, ef_add {ef_add}, {}): built in {build_s:.1} s on {threads} threads ({:.0}/s); memory_usage {:.0} MiB, RSS +{:.0} MiB [load {}]",
+            index.hardware_acceleration(),
+            vectors.len() as f64 / build_s,
+            index.memory_usage() as f64 / 1048576.0,
+            rss1 - rss0,
+            load()
         );
+        for &ef in &efs {
+            index.change_expansion_search(ef);
+            let o = measure(&queries, &exact, |q| {
+                let m = index.search(q, rescore.max(4)).unwrap();
+                let mut hits: Vec<(u64, f32)> = if rescore > 0 {
+                    m.keys
+                        .iter()
+                        .map(|k| (*k, dot(q, &vectors[*k as usize])))
+                        .collect()
+                } else {
+                    m.keys
+                        .iter()
+                        .zip(&m.distances)
+                        .map(|(k, d)| (*k, 1.0 - d))
+                        .collect()
+                };
+                hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+                hits.truncate(4);
+                hits
+            });
+            report(&format!("ef_search {ef}"), &o);
+        }
     }
 }

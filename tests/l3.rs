@@ -379,6 +379,33 @@ fn restart_loads_the_saved_index_and_a_rebuilt_index_answers_the_same() {
     );
     assert_eq!(snapshot(&s, n), before);
 
+    // A saved graph that cannot be loaded (here its keys file is truncated;
+    // one saved with other index options is refused the same way) is
+    // rebuilt from sled and answers the same; the next shutdown saves it.
+    assert!(s.stop().success());
+    let keys = std::fs::read_dir(s.data_dir().join("l3-index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "keys"))
+        .unwrap();
+    let bytes = std::fs::read(&keys).unwrap();
+    std::fs::write(&keys, &bytes[..bytes.len() - 3]).unwrap();
+    s.restart();
+    assert!(
+        s.log().contains("rebuilding that scope from sled"),
+        "{}",
+        s.log()
+    );
+    common::eventually(
+        Duration::from_secs(120),
+        "the rebuild of the unloadable graph ends",
+        || (l3_stats(&s)["details"]["index_rebuilding"] == false).then_some(()),
+    );
+    assert_eq!(snapshot(&s, n), before);
+    assert!(s.stop().success());
+    s.restart();
+    assert_eq!(snapshot(&s, n), before);
+
     // A crash after more writes: the saved graph is loaded and only the
     // vector stored since is replayed from sled (issue 12), no rebuild.
     store(&s, PARAPHRASE_A, json!({}));

@@ -4,9 +4,19 @@
 //! graph by scope walks the whole graph when the filter rejects almost
 //! everything (measured: 95 ms at 100k), so each scope gets its own
 //! partition instead: a flat array searched exactly while it is small, and a
-//! usearch HNSW graph (cosine, f32) once it grows past [`FLAT_MAX`]. A lookup
+//! usearch HNSW graph (cosine) once it grows past [`FLAT_MAX`]. A lookup
 //! in a small scope therefore costs the same however many vectors other
 //! scopes hold.
+//!
+//! Graphs store f32 vectors by default. A graph may instead store them
+//! quantised ([`GraphOptions::quantization`], e.g. i8: a quarter of the
+//! bytes per distance); it then also keeps each key's f32 vector, fetches
+//! the best [`GraphOptions::rescore`] candidates from the graph and re-scores
+//! them exactly, so that the order and the similarities a search returns are
+//! exact f32 cosines whatever the graph stores. With usearch's serial
+//! kernels (its SIMD feature is off: see BENCHMARKS.md, "L3 index options")
+//! i8 measured no faster than f32 and used more memory, so it is not the
+//! default.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -22,8 +32,43 @@ use crate::embed::dot;
 pub const FLAT_MAX: usize = 2048;
 /// Concurrent operations one HNSW graph has thread slots for.
 const THREAD_SLOTS: usize = 64;
-/// Search breadth; measured recall@1 against exact search is in BENCHMARKS.md.
-const EXPANSION_SEARCH: usize = 256;
+
+/// How a partition's HNSW graph stores and searches vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GraphOptions {
+    /// Scalar kind the graph stores (usearch quantisation of the f32 input).
+    pub quantization: ScalarKind,
+    /// Links per node (usearch `connectivity`, "M").
+    pub connectivity: usize,
+    /// Candidate list breadth while inserting.
+    pub expansion_add: usize,
+    /// Candidate list breadth while searching.
+    pub expansion_search: usize,
+    /// For a quantised graph: how many graph candidates are re-scored with
+    /// the exact f32 vectors (at least `k`). Ignored for f32 graphs.
+    pub rescore: usize,
+}
+
+impl Default for GraphOptions {
+    /// The shipped configuration; recall@1 and latency against the
+    /// alternatives are measured in BENCHMARKS.md.
+    fn default() -> GraphOptions {
+        GraphOptions {
+            quantization: ScalarKind::F32,
+            connectivity: 32,
+            expansion_add: 256,
+            expansion_search: 256,
+            rescore: 16,
+        }
+    }
+}
+
+impl GraphOptions {
+    /// Whether the graph's own distances are approximate (re-scoring needed).
+    fn quantised(&self) -> bool {
+        self.quantization != ScalarKind::F32
+    }
+}
 
 /// A counting semaphore bounding concurrent calls into usearch, which fails
 /// (with a misleading message) when more threads call it than it reserved.
@@ -59,10 +104,13 @@ enum Kind {
 
 /// An HNSW partition: the usearch graph and the exact set of keys it holds
 /// (usearch cannot list them; they are saved beside the graph so that a
-/// restart can tell which vectors changed since the save).
+/// restart can tell which vectors changed since the save), each with its
+/// f32 vector when the graph is quantised (empty otherwise).
 struct Graph {
     index: Index,
-    keys: Mutex<HashSet<u64>>,
+    keys: RwLock<HashMap<u64, Box<[f32]>>>,
+    /// The graph stores quantised vectors: searches re-score with `keys`.
+    quantised: bool,
     /// Adds running under the partition's shared lock.
     pending: AtomicUsize,
     /// A save is running: adds take the exclusive lock (and so wait).
@@ -70,10 +118,11 @@ struct Graph {
 }
 
 impl Graph {
-    fn new(index: Index, keys: HashSet<u64>) -> Graph {
+    fn new(index: Index, keys: HashMap<u64, Box<[f32]>>, quantised: bool) -> Graph {
         Graph {
             index,
-            keys: Mutex::new(keys),
+            keys: RwLock::new(keys),
+            quantised,
             pending: AtomicUsize::new(0),
             saving: AtomicBool::new(false),
         }
@@ -85,7 +134,7 @@ impl Graph {
     fn try_add_shared(&self, key: u64, v: &[f32], slots: &Slots) -> Result<bool, String> {
         let pending = self.pending.fetch_add(1, SeqCst) + 1;
         let fits = self.index.size() + pending + THREAD_SLOTS <= self.index.capacity();
-        if self.saving.load(SeqCst) || !fits || !self.keys.lock().insert(key) {
+        if self.saving.load(SeqCst) || !fits || !self.insert_key(key, v) {
             self.pending.fetch_sub(1, SeqCst);
             return Ok(false);
         }
@@ -94,7 +143,7 @@ impl Graph {
             self.index.add(key, v)
         };
         if added.is_err() {
-            self.keys.lock().remove(&key);
+            self.keys.write().remove(&key);
         }
         self.pending.fetch_sub(1, SeqCst);
         added.map(|_| true).map_err(|e| format!("index add: {e}"))
@@ -111,27 +160,81 @@ impl Graph {
         self.index
             .add(key, v)
             .map_err(|e| format!("index add: {e}"))?;
-        self.keys.lock().insert(key);
+        self.keys.write().remove(&key);
+        self.insert_key(key, v);
         Ok(())
+    }
+
+    /// Records `key` (with its f32 vector if quantised); `false` if present.
+    fn insert_key(&self, key: u64, v: &[f32]) -> bool {
+        match self.keys.write().entry(key) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(exact_copy(self.quantised, v));
+                true
+            }
+        }
+    }
+
+    /// The `k` best keys for `q`: from the graph, re-scored exactly with
+    /// the f32 vectors when the graph is quantised.
+    fn search(&self, q: &[f32], k: usize, opts: &GraphOptions) -> Result<Vec<(u64, f32)>, String> {
+        let fetch = if self.quantised {
+            opts.rescore.max(k)
+        } else {
+            k
+        };
+        let m = self
+            .index
+            .search(q, fetch)
+            .map_err(|e| format!("index search: {e}"))?;
+        if !self.quantised {
+            return Ok(m
+                .keys
+                .into_iter()
+                .zip(m.distances)
+                .map(|(key, d)| (key, 1.0 - d))
+                .collect());
+        }
+        let keys = self.keys.read();
+        let mut scored: Vec<(u64, f32)> = m
+            .keys
+            .into_iter()
+            .filter_map(|key| keys.get(&key).map(|v| (key, dot(q, v))))
+            .collect();
+        drop(keys);
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scored.truncate(k);
+        Ok(scored)
+    }
+}
+
+/// What a graph keeps of `v` beside its own copy: all of it when the graph
+/// is quantised (exact re-scoring), nothing otherwise.
+fn exact_copy(quantised: bool, v: &[f32]) -> Box<[f32]> {
+    match quantised {
+        true => v.into(),
+        false => Box::default(),
     }
 }
 
 /// The vectors of one scope.
 pub struct Partition {
     dims: usize,
+    opts: GraphOptions,
     kind: RwLock<Kind>,
     /// Bumped by every change: a periodic save skips unchanged partitions.
     version: AtomicU64,
 }
 
-fn new_hnsw(dims: usize, capacity: usize) -> Result<Index, String> {
+fn new_hnsw(dims: usize, capacity: usize, o: &GraphOptions) -> Result<Index, String> {
     let opts = IndexOptions {
         dimensions: dims,
         metric: MetricKind::Cos,
-        quantization: ScalarKind::F32,
-        connectivity: 32,
-        expansion_add: 256,
-        expansion_search: EXPANSION_SEARCH,
+        quantization: o.quantization,
+        connectivity: o.connectivity,
+        expansion_add: o.expansion_add,
+        expansion_search: o.expansion_search,
         multi: false,
     };
     let index = Index::new(&opts).map_err(|e| format!("creating an HNSW index: {e}"))?;
@@ -153,9 +256,10 @@ fn grow_for_one(index: &Index) -> Result<(), String> {
 }
 
 impl Partition {
-    fn new(dims: usize) -> Partition {
+    fn new(dims: usize, opts: GraphOptions) -> Partition {
         Partition {
             dims,
+            opts,
             kind: RwLock::new(Kind::Flat {
                 keys: Vec::new(),
                 vectors: Vec::new(),
@@ -196,14 +300,13 @@ impl Partition {
                 keys.push(key);
                 vectors.extend_from_slice(v);
                 if keys.len() > FLAT_MAX {
-                    let index = new_hnsw(self.dims, keys.len() * 2)?;
-                    for (k, chunk) in keys.iter().zip(vectors.chunks_exact(self.dims)) {
-                        index
-                            .add(*k, chunk)
-                            .map_err(|e| format!("index add: {e}"))?;
-                    }
-                    let keys = keys.iter().copied().collect();
-                    *kind = Kind::Hnsw(Graph::new(index, keys));
+                    *kind = Kind::Hnsw(graph_of(
+                        self.dims,
+                        keys,
+                        vectors,
+                        keys.len() * 2,
+                        &self.opts,
+                    )?);
                 }
                 Ok(())
             }
@@ -229,7 +332,7 @@ impl Partition {
                 Ok(())
             }
             Kind::Hnsw(g) => {
-                g.keys.lock().remove(&key);
+                g.keys.write().remove(&key);
                 g.index
                     .remove(key)
                     .map(|_| ())
@@ -253,21 +356,14 @@ impl Partition {
             }
             Kind::Hnsw(g) => {
                 let _slot = slots.acquire();
-                let m = g
-                    .index
-                    .search(q, k)
-                    .map_err(|e| format!("index search: {e}"))?;
-                Ok(m.keys
-                    .into_iter()
-                    .zip(m.distances)
-                    .map(|(key, d)| (key, 1.0 - d))
-                    .collect())
+                g.search(q, k, &self.opts)
             }
         }
     }
 
     /// Writes the graph to `stem.usearch` and its key set to `stem.keys`
-    /// (each synced), blocking only writers of this partition meanwhile.
+    /// (each key followed by its f32 vector when the graph is quantised;
+    /// each file synced), blocking only writers of this partition meanwhile.
     /// Returns (vectors, version saved); `None` for a flat partition.
     fn save(&self, stem: &Path) -> Result<Option<(usize, u64)>, String> {
         let kind = self.kind.read();
@@ -284,12 +380,9 @@ impl Partition {
             g.index
                 .save(&graph.to_string_lossy())
                 .map_err(|e| format!("saving {}: {e}", graph.display()))?;
-            let mut bytes = Vec::new();
-            for k in g.keys.lock().iter() {
-                bytes.extend_from_slice(&k.to_le_bytes());
-            }
             let keys = stem.with_extension("keys");
-            std::fs::write(&keys, &bytes).map_err(|e| format!("saving {}: {e}", keys.display()))?;
+            write_keys(&keys, &g.keys.read())
+                .map_err(|e| format!("saving {}: {e}", keys.display()))?;
             for f in [&graph, &keys] {
                 std::fs::File::open(f)
                     .and_then(|f| f.sync_all())
@@ -302,17 +395,82 @@ impl Partition {
     }
 }
 
+/// Writes `keys` as little-endian records: the key, then the f32 vector
+/// kept for it (none for an f32 graph).
+fn write_keys(path: &Path, keys: &HashMap<u64, Box<[f32]>>) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for (k, v) in keys {
+        out.write_all(&k.to_le_bytes())?;
+        for x in v.iter() {
+            out.write_all(&x.to_le_bytes())?;
+        }
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()
+}
+
+/// Reads what [`write_keys`] wrote, each record holding `floats` floats.
+fn read_keys(path: &Path, floats: usize) -> Result<HashMap<u64, Box<[f32]>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let record = 8 + 4 * floats;
+    if bytes.len() % record != 0 {
+        return Err(format!(
+            "{} is truncated or of another layout ({} bytes, records of {record})",
+            path.display(),
+            bytes.len()
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(record)
+        .map(|r| {
+            let key = u64::from_le_bytes(r[..8].try_into().expect("8 bytes"));
+            let v: Box<[f32]> = r[8..]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                .collect();
+            (key, v)
+        })
+        .collect())
+}
+
+/// A graph of the flat partition's vectors, with room for `capacity`.
+fn graph_of(
+    dims: usize,
+    keys: &[u64],
+    vectors: &[f32],
+    capacity: usize,
+    opts: &GraphOptions,
+) -> Result<Graph, String> {
+    let index = new_hnsw(dims, capacity, opts)?;
+    let mut held = HashMap::with_capacity(keys.len());
+    for (k, chunk) in keys.iter().zip(vectors.chunks_exact(dims)) {
+        index
+            .add(*k, chunk)
+            .map_err(|e| format!("index add: {e}"))?;
+        held.insert(*k, exact_copy(opts.quantised(), chunk));
+    }
+    Ok(Graph::new(index, held, opts.quantised()))
+}
+
 /// All partitions.
 pub struct VectorIndex {
     dims: usize,
+    opts: GraphOptions,
     partitions: RwLock<HashMap<u64, Arc<Partition>>>,
     slots: Slots,
 }
 
 impl VectorIndex {
+    /// An empty index whose graphs use [`GraphOptions::default`].
     pub fn new(dims: usize) -> VectorIndex {
+        VectorIndex::with_options(dims, GraphOptions::default())
+    }
+
+    /// An empty index whose graphs use `opts` (benchmarks compare them).
+    pub fn with_options(dims: usize, opts: GraphOptions) -> VectorIndex {
         VectorIndex {
             dims,
+            opts,
             partitions: RwLock::new(HashMap::new()),
             slots: Slots {
                 free: Mutex::new(THREAD_SLOTS),
@@ -345,7 +503,7 @@ impl VectorIndex {
                 .partitions
                 .write()
                 .entry(scope)
-                .or_insert_with(|| Arc::new(Partition::new(self.dims)))
+                .or_insert_with(|| Arc::new(Partition::new(self.dims, self.opts)))
                 .clone(),
         };
         part.add(key, v, &self.slots)
@@ -359,7 +517,7 @@ impl VectorIndex {
             .partitions
             .write()
             .entry(scope)
-            .or_insert_with(|| Arc::new(Partition::new(self.dims)))
+            .or_insert_with(|| Arc::new(Partition::new(self.dims, self.opts)))
             .clone();
         let mut kind = part.kind.write();
         match &mut *kind {
@@ -368,14 +526,8 @@ impl VectorIndex {
                     return Ok(());
                 }
                 let total = keys.len() + expected;
-                let index = new_hnsw(self.dims, total + total / 8 + 2 * THREAD_SLOTS)?;
-                for (k, chunk) in keys.iter().zip(vectors.chunks_exact(self.dims)) {
-                    index
-                        .add(*k, chunk)
-                        .map_err(|e| format!("index add: {e}"))?;
-                }
-                let keys = keys.iter().copied().collect();
-                *kind = Kind::Hnsw(Graph::new(index, keys));
+                let capacity = total + total / 8 + 2 * THREAD_SLOTS;
+                *kind = Kind::Hnsw(graph_of(self.dims, keys, vectors, capacity, &self.opts)?);
                 Ok(())
             }
             Kind::Hnsw(g) => {
@@ -383,6 +535,7 @@ impl VectorIndex {
                 if want <= g.index.capacity() {
                     return Ok(());
                 }
+                g.keys.write().reserve(expected);
                 g.index
                     .reserve_capacity_and_threads(want + want / 8, THREAD_SLOTS)
                     .map_err(|e| format!("reserving index capacity: {e}"))
@@ -449,25 +602,33 @@ impl VectorIndex {
 
     /// Installs a graph saved by [`VectorIndex::save_graph`] as `scope`'s
     /// partition; returns the keys it holds.
+    /// A graph saved with other options (scalar kind, dimensions) is
+    /// refused, and the caller rebuilds that scope.
     pub fn load_graph(&self, scope: u64, stem: &Path) -> Result<HashSet<u64>, String> {
         let graph = stem.with_extension("usearch");
         let keys_path = stem.with_extension("keys");
-        let bytes = std::fs::read(&keys_path)
-            .map_err(|e| format!("reading {}: {e}", keys_path.display()))?;
-        if bytes.len() % 8 != 0 {
-            return Err(format!("{} is truncated", keys_path.display()));
+        let quantised = self.opts.quantised();
+        let keys = read_keys(&keys_path, if quantised { self.dims } else { 0 })?;
+        if quantised && keys.values().any(|v| v.len() != self.dims) {
+            return Err(format!("{} has other dimensions", keys_path.display()));
         }
-        let keys: HashSet<u64> = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
-            .collect();
-        let index = new_hnsw(self.dims, 64)?;
+        let index = new_hnsw(self.dims, 64, &self.opts)?;
         index
             .load(&graph.to_string_lossy())
             .map_err(|e| format!("loading {}: {e}", graph.display()))?;
         if index.dimensions() != self.dims {
             return Err(format!("{} has other dimensions", graph.display()));
         }
+        if index.scalar_kind() != self.opts.quantization {
+            return Err(format!(
+                "{} stores {:?} vectors, this index {:?}",
+                graph.display(),
+                index.scalar_kind(),
+                self.opts.quantization
+            ));
+        }
+        // The file fixes the graph's structure; the search breadth is ours.
+        index.change_expansion_search(self.opts.expansion_search);
         if index.size() != keys.len() {
             return Err(format!(
                 "{} holds {} vectors, {} names {}",
@@ -482,15 +643,17 @@ impl VectorIndex {
         index
             .reserve_capacity_and_threads((size * 2).max(1024), THREAD_SLOTS)
             .map_err(|e| format!("reserving after load: {e}"))?;
+        let key_set = keys.keys().copied().collect();
         self.partitions.write().insert(
             scope,
             Arc::new(Partition {
                 dims: self.dims,
-                kind: RwLock::new(Kind::Hnsw(Graph::new(index, keys.clone()))),
+                opts: self.opts,
+                kind: RwLock::new(Kind::Hnsw(Graph::new(index, keys, quantised))),
                 version: AtomicU64::new(0),
             }),
         );
-        Ok(keys)
+        Ok(key_set)
     }
 
     /// Drops every partition.
@@ -612,5 +775,210 @@ mod concurrency_tests {
             .load_graph(3, &dir.path().join("g"))
             .unwrap();
         assert_eq!(keys, (0..n).collect::<HashSet<u64>>());
+    }
+}
+
+#[cfg(test)]
+mod quantised_tests {
+    use super::*;
+    use crate::embed::{Embedder, StaticEmbedder};
+    use std::io::BufRead;
+
+    fn unit(dims: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut v: Vec<f32> = (0..dims)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        crate::embed::normalize(&mut v);
+        v
+    }
+
+    fn options(quantization: ScalarKind) -> GraphOptions {
+        GraphOptions {
+            quantization,
+            ..GraphOptions::default()
+        }
+    }
+
+    #[test]
+    fn quantised_graphs_return_exact_similarities() {
+        let dims = 32;
+        let idx = VectorIndex::with_options(dims, options(ScalarKind::I8));
+        let n = FLAT_MAX as u64 + 500;
+        let vectors: Vec<Vec<f32>> = (0..n).map(|k| unit(dims, k)).collect();
+        for (k, v) in vectors.iter().enumerate() {
+            idx.add(5, k as u64, v).unwrap();
+        }
+        assert_eq!(idx.stats().2, 1, "the partition is a graph");
+        for k in (0..n).step_by(97) {
+            let q = unit(dims, k + 1_000_000);
+            let hits = idx.search(5, &q, 4).unwrap();
+            assert_eq!(hits.len(), 4);
+            for (key, sim) in &hits {
+                // Re-scored with the f32 vector: exactly the f32 cosine.
+                assert_eq!(*sim, dot(&q, &vectors[*key as usize]));
+            }
+            assert!(hits.windows(2).all(|w| w[0].1 >= w[1].1), "best first");
+        }
+    }
+
+    #[test]
+    fn quantised_graphs_save_and_load_with_their_vectors() {
+        let dims = 32;
+        let idx = VectorIndex::with_options(dims, options(ScalarKind::I8));
+        let n = FLAT_MAX as u64 + 300;
+        for k in 0..n {
+            idx.add(9, k, &unit(dims, k)).unwrap();
+        }
+        idx.remove(9, 17).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("g");
+        assert_eq!(idx.save_graph(9, &stem).unwrap().unwrap().0, n as usize - 1);
+        // Key + 32 f32 per record.
+        let len = std::fs::metadata(stem.with_extension("keys"))
+            .unwrap()
+            .len();
+        assert_eq!(len, (n - 1) * (8 + 4 * dims as u64));
+
+        let loaded = VectorIndex::with_options(dims, options(ScalarKind::I8));
+        let keys = loaded.load_graph(9, &stem).unwrap();
+        assert_eq!(keys.len(), n as usize - 1);
+        assert!(!keys.contains(&17));
+        let q = unit(dims, 1234);
+        let hit = loaded.search(9, &q, 1).unwrap()[0];
+        assert_eq!(hit, (1234, dot(&q, &q)));
+        // Replay after load: the re-added key is found with its exact score.
+        loaded.add(9, 17, &unit(dims, 17)).unwrap();
+        assert_eq!(loaded.search(9, &unit(dims, 17), 1).unwrap()[0].0, 17);
+        assert_eq!(loaded.stats(), (1, n as usize, 1));
+    }
+
+    #[test]
+    fn a_graph_saved_with_other_options_is_refused_not_misread() {
+        let dims = 32;
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("old");
+        // The layout before quantisation: an f32 graph, a keys file of keys.
+        let old = VectorIndex::with_options(dims, options(ScalarKind::F32));
+        for k in 0..FLAT_MAX as u64 + 10 {
+            old.add(1, k, &unit(dims, k)).unwrap();
+        }
+        old.save_graph(1, &stem).unwrap().unwrap();
+        let err = VectorIndex::with_options(dims, options(ScalarKind::I8))
+            .load_graph(1, &stem)
+            .unwrap_err();
+        assert!(err.contains("old.keys") || err.contains("F32"), "{err}");
+
+        // And the other way round: an i8 graph is not read as f32.
+        let stem = dir.path().join("new");
+        let new = VectorIndex::with_options(dims, options(ScalarKind::I8));
+        for k in 0..FLAT_MAX as u64 + 10 {
+            new.add(1, k, &unit(dims, k)).unwrap();
+        }
+        new.save_graph(1, &stem).unwrap().unwrap();
+        assert!(VectorIndex::with_options(dims, options(ScalarKind::F32))
+            .load_graph(1, &stem)
+            .is_err());
+        // A truncated keys file is an error, not a short key set.
+        let keys = stem.with_extension("keys");
+        let bytes = std::fs::read(&keys).unwrap();
+        std::fs::write(&keys, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(VectorIndex::with_options(dims, options(ScalarKind::I8))
+            .load_graph(1, &stem)
+            .is_err());
+    }
+
+    /// The QQP pairs of the shared eval data (`HELIOS_BENCH_PAIRS`, else
+    /// `../shared/...` beside the repository), if present.
+    fn qqp_pairs(n: usize) -> Option<Vec<(String, String)>> {
+        let path = match std::env::var("HELIOS_BENCH_PAIRS") {
+            Ok(p) => std::path::PathBuf::from(p),
+            Err(_) => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/eval/data/gptcache_qqp/pairs.jsonl.gz"),
+        };
+        let file = std::fs::File::open(&path).ok()?;
+        let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(file));
+        let mut out = Vec::new();
+        for line in reader.lines().map_while(Result::ok) {
+            let v: serde_json::Value = serde_json::from_str(&line).ok()?;
+            if let (Some(a), Some(b)) = (v["a"].as_str(), v["b"].as_str()) {
+                out.push((a.to_string(), b.to_string()));
+            }
+            if out.len() == n {
+                break;
+            }
+        }
+        Some(out)
+    }
+
+    /// Real lookups: the first questions of QQP pairs (plus the support
+    /// pairs in the repository) are stored, their paired questions looked up.
+    /// The quantised graph's best hit must be the exact search's best hit.
+    #[test]
+    fn quantised_search_finds_the_exact_best_hit_on_eval_lookups() {
+        let Some(pairs) = qqp_pairs(6000) else {
+            eprintln!(
+                "!!! SKIPPED quantised_search_finds_the_exact_best_hit_on_eval_lookups: \
+                 ../shared/eval/data/gptcache_qqp/pairs.jsonl.gz is absent \
+                 (set HELIOS_BENCH_PAIRS)"
+            );
+            return;
+        };
+        let support = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/support_pairs/pairs.jsonl"),
+        )
+        .unwrap();
+        let mut pairs: Vec<(String, String)> = pairs;
+        for line in support.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            pairs.push((
+                v["a"].as_str().unwrap().to_string(),
+                v["b"].as_str().unwrap().to_string(),
+            ));
+        }
+        let e = StaticEmbedder::bundled().unwrap();
+        let idx = VectorIndex::with_options(e.dims(), options(ScalarKind::I8));
+        let mut stored: Vec<Vec<f32>> = Vec::new();
+        let mut lookups: Vec<Vec<f32>> = Vec::new();
+        for (a, b) in &pairs {
+            if let (Ok(va), Ok(vb)) = (e.embed(a), e.embed(b)) {
+                idx.add(1, stored.len() as u64, &va).unwrap();
+                stored.push(va);
+                lookups.push(vb);
+            }
+        }
+        assert_eq!(idx.stats().2, 1, "one graph");
+        let mut differ = Vec::new();
+        for (i, q) in lookups.iter().enumerate() {
+            let got = idx.search(1, q, 4).unwrap()[0];
+            let (want, want_sim) = stored
+                .iter()
+                .enumerate()
+                .map(|(k, v)| (k as u64, dot(q, v)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap();
+            assert_eq!(got.1, dot(q, &stored[got.0 as usize]), "exact score");
+            if got.0 != want && got.1 < want_sim {
+                differ.push((i, got, (want, want_sim)));
+            }
+        }
+        eprintln!(
+            "{} of {} eval lookups: quantised best hit differs from exact: {differ:?}",
+            differ.len(),
+            lookups.len()
+        );
+        // HNSW is approximate: at most 1 in 500 may differ (measured: none).
+        assert!(differ.len() * 500 <= lookups.len(), "{differ:?}");
+        // A stored text looked up again always finds itself.
+        for k in (0..stored.len()).step_by(7) {
+            let got = idx.search(1, &stored[k], 1).unwrap()[0];
+            assert!(got.0 == k as u64 || got.1 >= 1.0 - 1e-6, "{k}: {got:?}");
+        }
     }
 }

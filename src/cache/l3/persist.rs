@@ -43,6 +43,10 @@ struct Manifest {
     graphs: Vec<SavedGraph>,
 }
 
+/// 2: `.keys` holds the graph's keys, each followed by its f32 vector when
+/// the graph is quantised (never by default: f32 graphs have bare keys, as
+/// before quantisation existed). A graph saved with other options is refused
+/// by `VectorIndex::load_graph`, and L3 rebuilds that scope from sled.
 const FORMAT: u32 = 2;
 
 /// The saved graphs of `dir` made with `embedder`, by scope.
