@@ -921,7 +921,7 @@ mod quantised_tests {
     /// The quantised graph's best hit must be the exact search's best hit.
     #[test]
     fn quantised_search_finds_the_exact_best_hit_on_eval_lookups() {
-        let Some(pairs) = qqp_pairs(6000) else {
+        let Some(pairs) = qqp_pairs(2500) else {
             eprintln!(
                 "!!! SKIPPED quantised_search_finds_the_exact_best_hit_on_eval_lookups: \
                  ../shared/eval/data/gptcache_qqp/pairs.jsonl.gz is absent \
@@ -973,12 +973,14 @@ mod quantised_tests {
             differ.len(),
             lookups.len()
         );
-        // HNSW is approximate: at most 1 in 500 may differ (measured: none).
+        // HNSW is approximate: at most 1 in 500 may differ.
         assert!(differ.len() * 500 <= lookups.len(), "{differ:?}");
-        // A stored text looked up again always finds itself.
+        // A stored text looked up again always finds itself (or a text
+        // with the same vector: QQP repeats some questions across pairs).
         for k in (0..stored.len()).step_by(7) {
             let got = idx.search(1, &stored[k], 1).unwrap()[0];
-            assert!(got.0 == k as u64 || got.1 >= 1.0 - 1e-6, "{k}: {got:?}");
+            let own = dot(&stored[k], &stored[k]);
+            assert!(got.0 == k as u64 || got.1 >= own - 1e-5, "{k}: {got:?}");
         }
     }
 }
