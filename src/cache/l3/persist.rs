@@ -43,11 +43,11 @@ struct Manifest {
     graphs: Vec<SavedGraph>,
 }
 
-/// 2: `.keys` holds the graph's keys, each followed by its f32 vector when
-/// the graph is quantised (never by default: f32 graphs have bare keys, as
-/// before quantisation existed). A graph saved with other options is refused
-/// by `VectorIndex::load_graph`, and L3 rebuilds that scope from sled.
-const FORMAT: u32 = 2;
+/// 3: i8 graphs; `.keys` holds each key followed by its f32 vector (format
+/// 2, f32 graphs with bare keys, is ignored: those scopes are rebuilt from
+/// sled once). A graph saved with other options is also refused by
+/// `VectorIndex::load_graph`, and L3 rebuilds that scope.
+const FORMAT: u32 = 3;
 
 /// The saved graphs of `dir` made with `embedder`, by scope.
 pub fn read_manifest(dir: &Path, embedder: &str) -> HashMap<u64, SavedGraph> {
