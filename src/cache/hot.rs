@@ -33,23 +33,26 @@ const SHARDS: usize = 64;
 const SAMPLES: usize = 5;
 
 struct Shard<V> {
-    /// Key → position in `slots`.
-    index: HashMap<u128, u32, RandomState>,
-    slots: Vec<(u128, Arc<V>)>,
+    /// Key → (position in `slots`, value): a hit is one probe.
+    index: HashMap<u128, (u32, Arc<V>), RandomState>,
+    /// The keys, densely, for sampling.
+    slots: Vec<u128>,
     bytes: u64,
     /// xorshift state for sampling.
     rng: u64,
 }
 
 impl<V: HotValue> Shard<V> {
-    fn remove_at(&mut self, i: usize) -> Arc<V> {
-        let (key, v) = self.slots.swap_remove(i);
-        self.index.remove(&key);
-        if let Some((moved, _)) = self.slots.get(i) {
-            self.index.insert(*moved, i as u32);
+    fn remove_at(&mut self, i: usize) {
+        let key = self.slots.swap_remove(i);
+        if let Some((_, v)) = self.index.remove(&key) {
+            self.bytes = self.bytes.saturating_sub(v.weight());
         }
-        self.bytes = self.bytes.saturating_sub(v.weight());
-        v
+        if let Some(moved) = self.slots.get(i) {
+            if let Some(e) = self.index.get_mut(moved) {
+                e.0 = i as u32;
+            }
+        }
     }
 
     fn next_random(&mut self) -> usize {
@@ -70,10 +73,10 @@ impl<V: HotValue> Shard<V> {
             let mut oldest = u64::MAX;
             for _ in 0..SAMPLES {
                 let i = self.next_random() % n;
-                let (k, v) = &self.slots[i];
-                if *k == keep {
+                let k = self.slots[i];
+                let Some((_, v)) = self.index.get(&k).filter(|_| k != keep) else {
                     continue;
-                }
+                };
                 let age = match v.expires_ms() <= now {
                     true => 0,
                     false => v.last_access_ms(),
@@ -84,7 +87,7 @@ impl<V: HotValue> Shard<V> {
             }
             // Every sample may have hit `keep`: take its neighbour.
             let victim = victim.unwrap_or_else(|| {
-                let k = self.index.get(&keep).map_or(0, |&i| i as usize);
+                let k = self.index.get(&keep).map_or(0, |e| e.0 as usize);
                 (k + 1) % n
             });
             self.remove_at(victim);
@@ -128,8 +131,7 @@ impl<V: HotValue> HotSet<V> {
 
     pub fn get(&self, key: u128) -> Option<Arc<V>> {
         let shard = self.shard(key).read();
-        let i = *shard.index.get(&key)?;
-        Some(shard.slots[i as usize].1.clone())
+        shard.index.get(&key).map(|(_, v)| v.clone())
     }
 
     /// Inserts or replaces `key`; returns how many entries were evicted to
@@ -139,24 +141,22 @@ impl<V: HotValue> HotSet<V> {
         let weight = value.weight();
         let mut shard = self.shard(key).write();
         if weight > self.shard_budget / 4 {
-            if let Some(i) = shard.index.get(&key).copied() {
+            if let Some(i) = shard.index.get(&key).map(|e| e.0) {
                 shard.remove_at(i as usize);
             }
             return 0;
         }
-        let n = shard.slots.len();
-        let slot = match shard.index.entry(key) {
-            Entry::Occupied(o) => *o.get() as usize,
+        let n = shard.slots.len() as u32;
+        let old = match shard.index.entry(key) {
+            Entry::Occupied(mut o) => Some(std::mem::replace(&mut o.get_mut().1, value)),
             Entry::Vacant(v) => {
-                v.insert(n as u32);
-                n
+                v.insert((n, value));
+                None
             }
         };
-        if slot == n {
-            shard.slots.push((key, value));
-        } else {
-            let old = std::mem::replace(&mut shard.slots[slot].1, value);
-            shard.bytes = shard.bytes.saturating_sub(old.weight());
+        match old {
+            Some(old) => shard.bytes = shard.bytes.saturating_sub(old.weight()),
+            None => shard.slots.push(key),
         }
         shard.bytes += weight;
         shard.evict_over(self.shard_budget, key, now)
@@ -164,7 +164,7 @@ impl<V: HotValue> HotSet<V> {
 
     pub fn remove(&self, key: u128) {
         let mut shard = self.shard(key).write();
-        if let Some(i) = shard.index.get(&key).copied() {
+        if let Some(i) = shard.index.get(&key).map(|e| e.0) {
             shard.remove_at(i as usize);
         }
     }
@@ -219,10 +219,13 @@ mod tests {
         for s in h.shards.iter() {
             let s = s.read();
             assert_eq!(s.index.len(), s.slots.len());
-            for (i, (k, _)) in s.slots.iter().enumerate() {
-                assert_eq!(s.index[k] as usize, i);
+            for (i, k) in s.slots.iter().enumerate() {
+                assert_eq!(s.index[k].0 as usize, i);
             }
-            assert_eq!(s.bytes, s.slots.iter().map(|(_, v)| v.weight).sum::<u64>());
+            assert_eq!(
+                s.bytes,
+                s.index.values().map(|(_, v)| v.weight).sum::<u64>()
+            );
         }
     }
 
