@@ -6,6 +6,12 @@
 //! English, `tools/distill/RESULTS-e5.md`), and the English-only MiniLM one
 //! of the first release. Any model2vec directory (`config.json`,
 //! `model.safetensors`, `tokenizer.json`) loads the same way.
+//!
+//! Tokenizing: when the tokenizer is the XLM-R-style SentencePiece one the
+//! default model ships, most texts (ASCII, Hangul, Latin-1) take the exact
+//! fast path of [`super::sentencepiece`]; everything else, and every other
+//! model, goes through the `tokenizers` crate. Both give the same ids and
+//! the same refusals ([`TokenizerPath`], `tests/embed_fast_path.rs`).
 
 use std::path::Path;
 
@@ -13,7 +19,29 @@ use safetensors::{Dtype, SafeTensors};
 use tokenizers::Tokenizer;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::sentencepiece::FastUnigram;
 use super::{normalize, EmbedError, Embedder};
+
+/// Which tokenizer implementation turns text into ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenizerPath {
+    /// The fast path when it covers the text, else `tokenizers` (what
+    /// [`Embedder::embed`] uses).
+    Auto,
+    /// Always the `tokenizers` crate: the reference the fast path is
+    /// checked against (tests, benchmarks).
+    Reference,
+}
+
+/// A text's token ids and whether the model accepts them.
+#[derive(Debug)]
+pub struct TokenIds {
+    pub ids: Vec<u32>,
+    /// Why the model refuses the text (an `Unrepresentable` error), if it does.
+    pub refusal: Option<EmbedError>,
+    /// Whether the fast path produced `ids`.
+    pub fast: bool,
+}
 
 /// A model compiled into the binary, with its measured thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +110,8 @@ impl Bundled {
 pub struct StaticEmbedder {
     id: String,
     tokenizer: Tokenizer,
+    /// Exact fast tokenizer, when `tokenizer` is the configuration it knows.
+    fast: Option<FastUnigram>,
     /// `vocab × dims` row-major.
     table: Vec<f32>,
     dims: usize,
@@ -186,6 +216,8 @@ impl StaticEmbedder {
         tok.with_truncation(None)
             .map_err(|e| format!("tokenizer.json: {e}"))?;
         let unk_id = unk_id(tokenizer, &tok);
+        let fast =
+            FastUnigram::from_tokenizer(tokenizer, &tok).filter(|f| Some(f.unk_id()) == unk_id);
         let st = SafeTensors::deserialize(model).map_err(|e| format!("model.safetensors: {e}"))?;
         let emb = st
             .tensor("embeddings")
@@ -219,6 +251,7 @@ impl StaticEmbedder {
         Ok(StaticEmbedder {
             id: format!("static:{name}:{hash:016x}/{dims}"),
             tokenizer: tok,
+            fast,
             table,
             dims,
             unk_id,
@@ -259,19 +292,7 @@ fn representable(
     enc: &tokenizers::Encoding,
     unk_id: Option<u32>,
 ) -> Result<(), EmbedError> {
-    let ids = enc.get_ids();
-    let unknown = ids.iter().filter(|&&i| Some(i) == unk_id).count();
-    if unknown == ids.len() {
-        return Err(EmbedError::Unrepresentable(
-            "no token of the input is in the model's vocabulary".into(),
-        ));
-    }
-    if unknown * 4 > ids.len() {
-        return Err(EmbedError::Unrepresentable(format!(
-            "{unknown} of {} tokens are unknown to the model",
-            ids.len()
-        )));
-    }
+    mostly_known(enc.get_ids(), unk_id)?;
     // Tokens per source character span: a span holding one character but
     // several tokens is a shattered character. A SentencePiece word-start
     // marker alone ("▁") shares its offsets with the next character and is
@@ -296,6 +317,85 @@ fn representable(
     Ok(())
 }
 
+/// The first half of [`representable`]: at most a quarter of the tokens
+/// unknown. It is all of it on the fast path, whose texts the normaliser
+/// leaves character for character, so no two tokens share a source span
+/// and no character can be shattered.
+fn mostly_known(ids: &[u32], unk_id: Option<u32>) -> Result<(), EmbedError> {
+    let unknown = ids.iter().filter(|&&i| Some(i) == unk_id).count();
+    if unknown == ids.len() {
+        return Err(EmbedError::Unrepresentable(
+            "no token of the input is in the model's vocabulary".into(),
+        ));
+    }
+    if unknown * 4 > ids.len() {
+        return Err(EmbedError::Unrepresentable(format!(
+            "{unknown} of {} tokens are unknown to the model",
+            ids.len()
+        )));
+    }
+    Ok(())
+}
+
+impl StaticEmbedder {
+    /// The text's token ids and the model's verdict on them. `Err` only
+    /// when the tokenizer itself fails.
+    pub fn token_ids(&self, text: &str, path: TokenizerPath) -> Result<TokenIds, EmbedError> {
+        if path == TokenizerPath::Auto {
+            if let Some(ids) = self.fast.as_ref().and_then(|f| f.encode(text)) {
+                let refusal = mostly_known(&ids, self.unk_id).err();
+                return Ok(TokenIds {
+                    ids,
+                    refusal,
+                    fast: true,
+                });
+            }
+        }
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| EmbedError::Failed(format!("tokenizing: {e}")))?;
+        let refusal = representable(text, &enc, self.unk_id).err();
+        Ok(TokenIds {
+            ids: enc.get_ids().to_vec(),
+            refusal,
+            fast: false,
+        })
+    }
+
+    /// [`Embedder::embed`] with a chosen tokenizer path; `Auto` is `embed`.
+    pub fn embed_with(&self, text: &str, path: TokenizerPath) -> Result<Vec<f32>, EmbedError> {
+        let t = self.token_ids(text, path)?;
+        if let Some(refusal) = t.refusal {
+            return Err(refusal);
+        }
+        let mut sum = vec![0f32; self.dims];
+        let mut n = 0usize;
+        for &id in t.ids.iter().filter(|&&i| Some(i) != self.unk_id) {
+            let Some(row) = self.row(id) else { continue };
+            let w = self
+                .weights
+                .as_ref()
+                .and_then(|w| w.get(id as usize))
+                .copied()
+                .unwrap_or(1.0);
+            sum.iter_mut().zip(row).for_each(|(s, x)| *s += w * x);
+            n += 1;
+        }
+        if n == 0 || !normalize(&mut sum) {
+            return Err(EmbedError::Unrepresentable(
+                "the input has no usable tokens".into(),
+            ));
+        }
+        Ok(sum)
+    }
+
+    /// Whether this model has the fast tokenizer path.
+    pub fn has_fast_tokenizer(&self) -> bool {
+        self.fast.is_some()
+    }
+}
+
 impl Embedder for StaticEmbedder {
     fn id(&self) -> &str {
         &self.id
@@ -314,31 +414,7 @@ impl Embedder for StaticEmbedder {
     }
 
     fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        let enc = self
-            .tokenizer
-            .encode(text, false)
-            .map_err(|e| EmbedError::Failed(format!("tokenizing: {e}")))?;
-        representable(text, &enc, self.unk_id)?;
-        let ids = enc.get_ids();
-        let mut sum = vec![0f32; self.dims];
-        let mut n = 0usize;
-        for &id in ids.iter().filter(|&&i| Some(i) != self.unk_id) {
-            let Some(row) = self.row(id) else { continue };
-            let w = self
-                .weights
-                .as_ref()
-                .and_then(|w| w.get(id as usize))
-                .copied()
-                .unwrap_or(1.0);
-            sum.iter_mut().zip(row).for_each(|(s, x)| *s += w * x);
-            n += 1;
-        }
-        if n == 0 || !normalize(&mut sum) {
-            return Err(EmbedError::Unrepresentable(
-                "the input has no usable tokens".into(),
-            ));
-        }
-        Ok(sum)
+        self.embed_with(text, TokenizerPath::Auto)
     }
 }
 
