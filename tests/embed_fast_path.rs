@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use helios_cache::embed::{Bundled, EmbedError, StaticEmbedder, TokenizerPath};
+use helios_cache::embed::{Bundled, EmbedError, Embedder, StaticEmbedder, TokenizerPath};
 
 fn model() -> StaticEmbedder {
     let m = StaticEmbedder::bundled().unwrap();
@@ -160,6 +160,20 @@ fn embed_fast_path_matches_tokenizers_on_every_hangul_syllable_and_ascii_pair() 
     let syllables: Vec<String> = ('\u{ac00}'..='\u{d7a3}').map(String::from).collect();
     let (_, share) = check_all(&m, &syllables);
     assert_eq!(share, 1.0);
+    // Rare syllables are unknown to the vocabulary: the fast path refuses
+    // them itself (the check above showed the refusals are the same).
+    let refused = syllables
+        .iter()
+        .filter(|s| {
+            let t = m.token_ids(s, TokenizerPath::Auto).unwrap();
+            t.fast && t.refusal.is_some()
+        })
+        .count();
+    assert!(
+        refused > 0,
+        "no Hangul syllable is refused on the fast path"
+    );
+    eprintln!("{refused} of {} Hangul syllables refused", syllables.len());
     let ascii: Vec<char> = (' '..='~').collect();
     let pairs: Vec<String> = ascii
         .iter()
@@ -253,15 +267,6 @@ fn embed_fast_path_matches_tokenizers_on_edge_cases() {
         }
     }
     assert!(fast >= 25, "only {fast} edge cases on the fast path");
-    // A refusal the fast path makes itself: most tokens unknown.
-    let t = m.token_ids("뷁 똠 햏", TokenizerPath::Auto).unwrap();
-    let r = m.token_ids("뷁 똠 햏", TokenizerPath::Reference).unwrap();
-    assert_eq!(t.ids, r.ids);
-    assert!(t.fast);
-    assert_eq!(
-        t.refusal.map(|e| e.to_string()),
-        r.refusal.map(|e| e.to_string())
-    );
 }
 
 #[test]
