@@ -12,6 +12,10 @@
 //! - `embed/<lang>/{fast,tokenizers}`: `StaticEmbedder::embed_with`, whole embedding.
 //! - `tokenize/<lang>/{fast,tokenizers}`: `token_ids` only (ids + refusal check).
 //!
+//! After criterion's wall-clock numbers, one pass over every text per path
+//! is timed in this thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), which
+//! time slices lost to other processes on a loaded machine do not inflate.
+//!
 //! Run: `cargo bench --bench embed -- --warm-up-time 1 --measurement-time 3`.
 
 #[path = "common/corpus.rs"]
@@ -78,6 +82,25 @@ fn texts() -> Vec<(&'static str, Vec<String>)> {
     vec![("en", en), ("ko", ko)]
 }
 
+/// This thread's CPU time, ns.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CPU µs per text of one pass of `f` over `texts` (after one warm-up pass).
+fn cpu_us_per_text(texts: &[String], mut f: impl FnMut(&str)) -> f64 {
+    texts.iter().for_each(|t| f(t));
+    let t0 = thread_cpu_ns();
+    texts.iter().for_each(|t| f(t));
+    (thread_cpu_ns() - t0) as f64 / 1e3 / texts.len() as f64
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -122,6 +145,17 @@ fn main() {
                 })
             });
         }
+        let cpu = |path| cpu_us_per_text(&texts, |t| drop(black_box(m.embed_with(t, path))));
+        let (fast, slow) = (cpu(TokenizerPath::Auto), cpu(TokenizerPath::Reference));
+        let tok = |path| cpu_us_per_text(&texts, |t| drop(black_box(m.token_ids(t, path))));
+        let (tfast, tslow) = (tok(TokenizerPath::Auto), tok(TokenizerPath::Reference));
+        println!(
+            "cpu time per text, {lang}, one pass over {} texts: embed fast {fast:.2} µs, \
+             tokenizers {slow:.2} µs ({:.1}x); tokenize fast {tfast:.2} µs, tokenizers {tslow:.2} µs ({:.1}x)",
+            texts.len(),
+            slow / fast,
+            tslow / tfast
+        );
     }
     c.final_summary();
 }
