@@ -182,9 +182,13 @@ pub struct Options {
     #[arg(long, env = "HELIOS_L3_THRESHOLD")]
     pub l3_threshold: Option<f64>,
 
-    /// Cosine similarity a chat lookup (`messages` with history) needs between the standalone texts (0-1). [default: 0.94]
+    /// Cosine similarity a chat lookup (`messages` with history) needs between the standalone texts (0-1). [default: 0.88]
     #[arg(long, env = "HELIOS_L3_CHAT_THRESHOLD")]
     pub l3_chat_threshold: Option<f64>,
+
+    /// The same for chats whose standalone text has Hangul (0-1). [default: 0.98]
+    #[arg(long, env = "HELIOS_L3_CHAT_THRESHOLD_HANGUL")]
+    pub l3_chat_threshold_hangul: Option<f64>,
 
     /// Cosine similarity the final requests of two chats need (0-1). [default: 0.80]
     #[arg(long, env = "HELIOS_L3_CHAT_FINAL_THRESHOLD")]
@@ -319,6 +323,7 @@ impl Options {
             l3_max_bytes,
             l3_threshold,
             l3_chat_threshold,
+            l3_chat_threshold_hangul,
             l3_chat_final_threshold,
             l3_guard,
             l3_verifier,
@@ -381,6 +386,7 @@ impl Options {
                 let d = crate::cache::l3::ChatSettings::default();
                 crate::cache::l3::ChatSettings {
                     threshold: self.l3_chat_threshold.unwrap_or(d.threshold),
+                    threshold_hangul: self.l3_chat_threshold_hangul.unwrap_or(d.threshold_hangul),
                     final_threshold: self.l3_chat_final_threshold.unwrap_or(d.final_threshold),
                     ..d
                 }
@@ -512,8 +518,11 @@ impl Settings {
             return bad("l3_threshold must be between 0 and 1");
         }
         let chat = &cache.l3.chat;
-        if !(0.0..=1.0).contains(&chat.threshold) || !(0.0..=1.0).contains(&chat.final_threshold) {
-            return bad("l3_chat_threshold and l3_chat_final_threshold must be between 0 and 1");
+        if [chat.threshold, chat.threshold_hangul, chat.final_threshold]
+            .iter()
+            .any(|t| !(0.0..=1.0).contains(t))
+        {
+            return bad("l3_chat_threshold, l3_chat_threshold_hangul and l3_chat_final_threshold must be between 0 and 1");
         }
         if cache
             .l3

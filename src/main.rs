@@ -205,8 +205,8 @@ fn run_chat_eval(
         let mut reports = Vec::new();
         for how in &hows {
             let t = match how {
-                eval::ChatAs::Messages => args.threshold.unwrap_or(settings.l3.chat.threshold),
-                _ => threshold,
+                eval::ChatAs::Messages => args.threshold,
+                _ => Some(threshold),
             };
             let r = eval::chat_replay(&settings, &pairs, *how, t)?;
             if !args.json {
@@ -219,6 +219,7 @@ fn run_chat_eval(
                 embedder,
                 settings.l3.guard,
                 &settings.l3.chat,
+                settings.l3.verifier.load()?.as_deref(),
                 &pairs,
             )?),
             false => None,

@@ -147,9 +147,9 @@ fn the_same_final_words_in_another_chat_never_hit() {
 
 #[test]
 fn a_reworded_history_with_small_talk_is_an_l3_hit() {
-    // The cosine/guard mechanics; the pair verifier (default) is not yet
-    // calibrated on standalone chat texts.
-    let s = Server::builder().args(["--l3-verifier", "off"]).start();
+    // Default settings: the bundled verifier is on, and the same final
+    // words need no verdict from it.
+    let s = Server::builder().start();
     store(&s, &streaming(), "streaming cancellation steps");
     let reworded = chat(&[
         ("system", "You are a friendly support assistant."),
@@ -174,12 +174,44 @@ fn a_reworded_history_with_small_talk_is_an_l3_hit() {
         r["cached_response"]["answer"],
         "streaming cancellation steps"
     );
+    assert!(r["l3_result"]["verifier_score"].is_null(), "{r}");
     assert_eq!(
         s.lookup(&json!({"messages": reworded, "task_type": "support",
                                  "use_l1": false}))
             .header("x-helios-cache"),
         Some("HIT-L3")
     );
+}
+
+#[test]
+fn the_verifier_judges_the_final_requests_of_two_chats() {
+    // Every cosine check opened wide, so that only the verifier decides.
+    let s = Server::builder()
+        .args(["--l3-chat-final-threshold", "0"])
+        .start();
+    store(&s, &streaming(), "streaming cancellation steps");
+    let mut other = streaming();
+    let last = other.as_array().unwrap().len() - 1;
+    other[last]["content"] = json!("how much does it cost per year?");
+    let r = s
+        .lookup(
+            &json!({"messages": other, "task_type": "support", "use_l1": false,
+                        "similarity_threshold": 0.0}),
+        )
+        .ok()
+        .clone();
+    assert_eq!(r["hit"], false, "{r}");
+    assert_eq!(r["l3_result"]["decision"], "verifier", "{r}");
+    let score = r["l3_result"]["verifier_score"].as_f64().unwrap();
+    let needed = r["l3_result"]["verifier_threshold"].as_f64().unwrap();
+    assert!(score < needed, "{r}");
+    // The same final words differently punctuated and cased: no verdict
+    // needed, served.
+    let mut same = streaming();
+    same[last]["content"] = json!("Cancel it!");
+    let r = lookup(&s, &same);
+    assert_eq!(r["hit"], true, "{r}");
+    assert!(r["l3_result"]["verifier_score"].is_null(), "{r}");
 }
 
 #[test]

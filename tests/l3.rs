@@ -90,6 +90,26 @@ fn a_paraphrase_hits_l3_and_an_unrelated_question_misses() {
 }
 
 #[test]
+fn a_retyped_request_is_served_without_a_verdict_and_a_changed_one_is_judged() {
+    // Default settings (bundled verifier on). The same words retyped (case,
+    // punctuation, a courtesy, one slipped letter) are proven the same request
+    // by rule; a changed word still goes to the verifier and is refused.
+    let s = Server::start();
+    store(&s, "How do I reset my password?", json!({}));
+    for retyped in [
+        "hi, how do i reset my passwrod",
+        "How do I reset my password? Thank you!",
+    ] {
+        let r = lookup(&s, retyped, json!({}));
+        assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{retyped}: {r}");
+        assert!(r["l3_result"]["verifier_score"].is_null(), "{r}");
+    }
+    let r = lookup(&s, "How do I reset my PIN?", json!({}));
+    assert_eq!(r["hit"], false, "{r}");
+    assert!(!r["l3_result"]["verifier_score"].is_null(), "{r}");
+}
+
+#[test]
 fn the_exact_stored_text_always_finds_itself_in_l3() {
     let s = Server::start();
     store(&s, PARAPHRASE_A, json!({}));

@@ -596,7 +596,8 @@ impl ChatCounts {
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatReplayReport {
     pub sent_as: ChatAs,
-    pub threshold: f64,
+    /// `None`: the cache's own thresholds decided (per script for chats).
+    pub threshold: Option<f64>,
     pub pairs: usize,
     pub all: ChatCounts,
     /// By `lang` (`-` when absent).
@@ -614,7 +615,7 @@ pub fn chat_replay(
     settings: &CacheSettings,
     pairs: &[ChatPair],
     how: ChatAs,
-    threshold: f64,
+    threshold: Option<f64>,
 ) -> Result<ChatReplayReport, String> {
     let dir = std::env::temp_dir().join(format!(
         "helios-eval-chat-{}-{}",
@@ -647,7 +648,7 @@ pub fn chat_replay(
         let mut lookup = Lookup::new(scope, input).map_err(|e| e.to_string())?;
         lookup.conversation = conversation;
         lookup.layers = Layers::from_flags(Some(false), None, None);
-        lookup.threshold = Some(threshold);
+        lookup.threshold = threshold;
         let r = mgr.lookup(&lookup).map_err(|e| e.to_string())?;
         let layer = r.hit.then_some(r.layer).flatten();
         report.all.add(p.label, layer);
@@ -679,13 +680,15 @@ pub struct ChatSweepPoint {
 
 /// Sweeps the L3 threshold and the chat final threshold for conversations
 /// sent as `messages`, deciding each pair as the cache does (exact
-/// whole-chat repeat; else standalone cosine ≥ t, the context guard, and
-/// the final requests' similarity ≥ the final threshold), without a cache.
-/// For tuning.
+/// whole-chat repeat; else standalone cosine ≥ t, the context guard, the
+/// final requests' similarity ≥ the final threshold and, with a verifier,
+/// its verdict on the final requests when their words differ), without a
+/// cache. For tuning.
 pub fn chat_sweep(
     embedder: &dyn Embedder,
     guard: Guard,
     chat: &ChatSettings,
+    verifier: Option<&super::l3::Verifier>,
     pairs: &[ChatPair],
 ) -> Result<Vec<ChatSweepPoint>, String> {
     use super::l3::context;
@@ -722,7 +725,10 @@ pub fn chat_sweep(
             }
             _ => (f64::NEG_INFINITY, f64::NEG_INFINITY),
         };
-        let allowed = context::veto(&guard, chat, &tb, &ta).is_none();
+        let (qf, cf) = (cb.final_text(), ca.final_text());
+        let verified = super::l3::surface::same_request(qf, cf)
+            || verifier.is_none_or(|v| v.score(qf, cf) >= v.threshold_for(qf));
+        let allowed = verified && context::veto(&guard, chat, &tb, &ta).is_none();
         let lang = p.lang.clone().unwrap_or_else(|| "-".into());
         for point in points.iter_mut() {
             let layer = if exact {
@@ -744,9 +750,12 @@ pub fn chat_sweep(
 
 /// Prints a conversation replay as a short table.
 pub fn print_chat_report(name: &str, r: &ChatReplayReport) {
+    let t = r
+        .threshold
+        .map_or_else(|| "default".to_string(), |t| format!("{t:.2}"));
     println!(
-        "== {name}: sent as {:?}, t={:.2}, {} pairs",
-        r.sent_as, r.threshold, r.pairs
+        "== {name}: sent as {:?}, t={t}, {} pairs",
+        r.sent_as, r.pairs
     );
     let row = |label: &str, c: &ChatCounts| {
         println!(

@@ -307,7 +307,7 @@ impl CacheManager {
             .as_ref()
             .is_some_and(|c| !c.is_single_turn());
         let threshold = req.threshold.unwrap_or(match chat {
-            true => self.l3.chat_settings().threshold,
+            true => self.l3.chat_settings().threshold_for(&texts.standalone),
             false => self.l3.default_threshold(),
         });
         let m = self.metrics.layer(LayerId::L3);

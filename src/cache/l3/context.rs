@@ -36,6 +36,12 @@ pub struct ChatSettings {
     /// Cosine of the standalone texts a chat lookup needs (unless the
     /// request names a `similarity_threshold`).
     pub threshold: f64,
+    /// The same for chats whose standalone text has Hangul: the static
+    /// embedder packs Korean texts of one domain into a narrower band of
+    /// cosines than English ones, so the same precision needs a higher cut
+    /// (calibrated on the conversation set's dev split, as the verifier's
+    /// `threshold_hangul` is on the Korean question sets).
+    pub threshold_hangul: f64,
     /// Cosine the final requests need between chats (see [`final_similarity`]).
     pub final_threshold: f64,
 }
@@ -45,10 +51,32 @@ impl Default for ChatSettings {
         ChatSettings {
             window: 3,
             names: true,
-            threshold: 0.94,
+            threshold: 0.90,
+            threshold_hangul: 0.98,
             final_threshold: 0.80,
         }
     }
+}
+
+impl ChatSettings {
+    /// The standalone-cosine threshold for a chat whose standalone text is
+    /// `standalone`.
+    pub fn threshold_for(&self, standalone: &str) -> f64 {
+        match has_hangul(standalone) {
+            true => self.threshold_hangul,
+            false => self.threshold,
+        }
+    }
+}
+
+/// Whether `text` has a Hangul syllable.
+pub fn has_hangul(text: &str) -> bool {
+    text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
+}
+
+/// The final user turn of a compare text (the text itself for one turn).
+pub fn final_turn(compare: &str) -> &str {
+    turns(compare).last().copied().unwrap_or("")
 }
 
 /// The text L3 stores and compares for a request: the text itself for one
@@ -173,6 +201,19 @@ mod tests {
             "my plan is StreamMax\nI barely use it\ncancel it"
         );
         assert_eq!(standalone(&t, 9), t.join("\n"));
+    }
+
+    #[test]
+    fn the_final_turn_of_a_compare_text() {
+        assert_eq!(final_turn(&compare_text(&["a b", "c d"])), "c d");
+        assert_eq!(final_turn("one turn"), "one turn");
+    }
+
+    #[test]
+    fn hangul_chats_get_their_own_threshold() {
+        let s = ChatSettings::default();
+        assert_eq!(s.threshold_for("cancel it"), s.threshold);
+        assert_eq!(s.threshold_for("구독 취소\n취소해 줘"), s.threshold_hangul);
     }
 
     #[test]

@@ -72,7 +72,10 @@ impl Guard {
                 return Some("operators differ");
             }
         }
-        let (qw, cw) = (words(query), words(cached));
+        let (qw, cw) = (
+            words(&without_answer_particles(query)),
+            words(&without_answer_particles(cached)),
+        );
         if self.negation && negated(&qw) != negated(&cw) {
             return Some("negation differs");
         }
@@ -345,6 +348,33 @@ fn numbers(crit: &[Crit]) -> Vec<&str> {
         .collect()
 }
 
+/// `text` without the answer word "No" that opens a sentence before a
+/// comma or stop ("No, it doesn't exist" says the same as "It does not
+/// exist"): it answers a question, it does not negate the clause.
+fn without_answer_particles(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut sentence_start = true;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if sentence_start && !c.is_whitespace() {
+            let lower = rest.get(..3).map(str::to_ascii_lowercase);
+            if lower.as_deref().is_some_and(|p| {
+                p.starts_with("no") && matches!(p.as_bytes()[2], b',' | b'.' | b'!' | b';' | b':')
+            }) {
+                rest = &rest[3..];
+                continue;
+            }
+            sentence_start = false;
+        }
+        out.push(c);
+        if matches!(c, '.' | '!' | '?') {
+            sentence_start = true;
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// Lowercased words, with `n't` split off as its own word.
 fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -353,7 +383,10 @@ fn words(text: &str) -> Vec<String> {
         if w.is_empty() {
             continue;
         }
-        match w.strip_suffix("n't") {
+        // Contractions typed without the apostrophe ("hasnt") are the same
+        // negation as "hasn't".
+        let bare = (NOT_CONTRACTIONS.contains(&w.as_str())).then(|| &w[..w.len() - 2]);
+        match w.strip_suffix("n't").or(bare) {
             Some(stem) => {
                 out.push(stem.to_string());
                 out.push("not".to_string());
@@ -364,19 +397,35 @@ fn words(text: &str) -> Vec<String> {
     out
 }
 
+/// Negative contractions as often typed without the apostrophe.
+const NOT_CONTRACTIONS: &[&str] = &[
+    "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "hasnt", "havent", "hadnt",
+    "cant", "couldnt", "shouldnt", "wouldnt", "wont", "mustnt", "neednt",
+];
+
 const NEGATIONS: &[&str] = &[
     "not", "no", "never", "cannot", "without", "none", "nothing", "nobody", "neither", "nor",
 ];
 
-/// Korean negation morphemes (안/못 before a verb, -지 않다, 없다).
-const KO_NEGATIONS: &[&str] = &["않", "못", "없", "안 "];
+/// Korean negation morphemes found inside a word (-지 않다, 없다).
+const KO_NEGATIONS: &[&str] = &["않", "없"];
+
+/// Whether a Korean word negates: -지 않다 or 없다 inside it, or the
+/// adverbs 안/못 as words of their own (or 못 opening a verb: 못해, 못하다).
+/// A syllable inside another word is not one: 안전 (safety), 안내
+/// (guidance), 안녕 (hello), 잘못 (mistake) negate nothing.
+fn ko_negates(w: &str) -> bool {
+    KO_NEGATIONS.iter().any(|n| w.contains(n))
+        || w == "안"
+        || w == "못"
+        || w.starts_with("못하")
+        || w.starts_with("못해")
+}
 
 fn negated(words: &[String]) -> bool {
     let count = words
         .iter()
-        .filter(|w| {
-            NEGATIONS.contains(&w.as_str()) || KO_NEGATIONS.iter().any(|n| w.contains(n.trim()))
-        })
+        .filter(|w| NEGATIONS.contains(&w.as_str()) || ko_negates(w))
         .count();
     count % 2 == 1
 }
@@ -624,6 +673,39 @@ mod tests {
             Some("negation differs")
         );
         assert_eq!(ALL.veto("is it not safe", "isn't it safe"), None);
+        // The apostrophe left out is the same negation.
+        assert_eq!(
+            ALL.veto("it still hasn't shipped", "it still hasnt shipped"),
+            None
+        );
+        assert_eq!(ALL.veto("I dont have it", "I don't have it"), None);
+        // "No," answering a question does not negate the clause after it.
+        assert_eq!(
+            ALL.veto(
+                "No, it doesn't exist in version 2.10.0.",
+                "Version 2.10.0 does not have it."
+            ),
+            None
+        );
+        assert_eq!(
+            ALL.veto(
+                "Is it free? No. It costs money.",
+                "Is it free? It costs money."
+            ),
+            None
+        );
+        assert!(ALL.veto("No fees apply.", "Fees apply.").is_some());
+        assert!(ALL.veto("There is no fee", "There is a fee").is_some());
+        // Korean: 안/못 as words and -지 않다/없다 negate; the same syllable
+        // inside another word (안전, 안내, 잘못) does not.
+        assert!(ALL.veto("오늘 가요", "오늘 안 가요").is_some());
+        assert!(ALL.veto("환불 가능해요", "환불 못 해요").is_some());
+        assert!(ALL.veto("재고가 있어요", "재고가 없어요").is_some());
+        assert!(ALL.veto("먹어도 돼요", "먹지 않아도 돼요").is_some());
+        assert_eq!(ALL.veto("이 제품 안전한가요", "이 제품은 안전한가요"), None);
+        assert_eq!(ALL.veto("배송 안내 부탁해요", "배송 알려주세요"), None);
+        assert_eq!(ALL.veto("결제를 잘못 했어요", "결제 실수를 했어요"), None);
+        assert!(ALL.veto("it has shipped", "it hasnt shipped").is_some());
         assert_eq!(ALL.veto("turn it on and off", "turn it off and on"), None);
     }
 

@@ -13,6 +13,7 @@ pub mod feedback;
 pub mod guard;
 pub mod index;
 pub mod persist;
+pub mod surface;
 pub mod verify;
 
 use std::collections::{HashMap, HashSet};
@@ -638,8 +639,8 @@ impl L3 {
         query: &[f32],
         gate: f64,
     ) -> Result<L3Outcome, CacheError> {
-        // What the verifier and feedback read: the standalone text (for a
-        // plain request, the request itself).
+        // What feedback reads: the standalone text (for a plain request,
+        // the request itself). The verifier reads the final requests.
         let q_turns = context::turns(compare);
         let window = self.settings.chat.window;
         let standalone = context::standalone(&q_turns, window);
@@ -666,7 +667,7 @@ impl L3 {
             verifier_threshold: self
                 .verifier
                 .as_ref()
-                .map(|v| self.verifier_threshold_for(v, input)),
+                .map(|v| self.verifier_threshold_for(v, context::final_turn(compare))),
             outcome: if candidates.is_empty() {
                 "no_candidate"
             } else {
@@ -689,7 +690,6 @@ impl L3 {
             d.candidate = Some(key);
             let same_text = rec.base.input == compare;
             let c_turns = context::turns(&rec.base.input);
-            let cached_standalone = context::standalone(&c_turns, window);
             let fb = self
                 .feedback
                 .read()
@@ -723,11 +723,23 @@ impl L3 {
                     }
                     continue;
                 }
-                if let Some(v) = &self.verifier {
-                    let score = self.verify(v, input, key, &cached_standalone);
+                // The verifier reads the two final requests: what it was
+                // trained on (single requests); the context guard and the
+                // standalone cosine have judged the contexts. The same
+                // request retyped needs no verdict (see `surface`).
+                let (q_final, c_final) = (
+                    context::final_turn(compare),
+                    context::final_turn(&rec.base.input),
+                );
+                if let Some(v) = self
+                    .verifier
+                    .as_ref()
+                    .filter(|_| !surface::same_request(q_final, c_final))
+                {
+                    let score = self.verify(v, q_final, key, c_final);
                     let needed = match self.settings.verifier_veto {
                         Some(veto) if sim >= self.precise => veto,
-                        _ => self.verifier_threshold_for(v, input),
+                        _ => self.verifier_threshold_for(v, q_final),
                     };
                     d.verifier_score = Some(score);
                     d.verifier_threshold = Some(needed);
