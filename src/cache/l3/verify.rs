@@ -504,6 +504,26 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    #[test]
+    fn the_fast_tokenizer_gives_the_verifier_the_same_ids() {
+        let v = Verifier::bundled().unwrap();
+        let fast = v
+            .fast
+            .as_ref()
+            .expect("the bundled verifier has the fast path");
+        for text in [
+            "How do I reset my password?",
+            "비밀번호를 어떻게 재설정하나요?",
+            "  two  spaces\tand a tab ",
+            "Kakao톡 café “quotes” — dash",
+            "뷁 똠 햏",
+        ] {
+            let reference = v.tok.encode(text, false).unwrap().get_ids().to_vec();
+            assert_eq!(fast.encode(text), Some(reference), "{text:?}");
+        }
+        assert_eq!(fast.encode("emoji 😀"), None);
+    }
+
     /// The repository root: $HELIOS_REPO, else the first ancestor of CARGO_MANIFEST_DIR holding
     /// tools/verifier/rust/parity.json.
     fn repo() -> PathBuf {
