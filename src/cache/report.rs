@@ -152,6 +152,10 @@ pub struct L3Result {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidate_entry_id: Option<String>,
     /// The pair verifier's score of that candidate, and the score needed.
+    /// Absent when no verdict was needed: no verifier, the same text, or the
+    /// same request retyped (the same words once case, punctuation, word
+    /// breaks, courtesies and one typing slip are set aside; for chats, the
+    /// final requests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verifier_score: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]

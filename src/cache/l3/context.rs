@@ -51,7 +51,7 @@ impl Default for ChatSettings {
         ChatSettings {
             window: 3,
             names: true,
-            threshold: 0.90,
+            threshold: 0.92,
             threshold_hangul: 0.98,
             final_threshold: 0.80,
         }
@@ -155,16 +155,22 @@ pub fn veto(
     }
     let whole_q = query.join(JOIN);
     let whole_c = cached.join(JOIN);
-    // A suffix holds at least the turns the standalone text holds: a short
-    // suffix says nothing (no negation in "show me the code" is no evidence).
-    let shortest = |other: &[&str]| (settings.window + 1).min(other.len()).max(1);
-    let suffix_agrees = |whole: &str, other: &[&str]| {
-        (shortest(other)..=other.len()).any(|k| {
+    // A suffix holds at least the turns the standalone text holds, or as
+    // many as the whole chat it is compared with if that is shorter: a short
+    // suffix says nothing (no negation in "show me the code" is no
+    // evidence), while a suffix longer than the other chat reaches back
+    // into history the other never had (a side question, a left subject).
+    let shortest = |whole_len: usize, other: &[&str]| {
+        (settings.window + 1).min(whole_len).min(other.len()).max(1)
+    };
+    let suffix_agrees = |whole: &str, whole_len: usize, other: &[&str]| {
+        (shortest(whole_len, other)..=other.len()).any(|k| {
             let part = other[other.len() - k..].join(JOIN);
             agree(guard, settings.names, whole, &part)
         })
     };
-    if suffix_agrees(&whole_q, cached) || suffix_agrees(&whole_c, query) {
+    if suffix_agrees(&whole_q, query.len(), cached) || suffix_agrees(&whole_c, cached.len(), query)
+    {
         None
     } else {
         Some("context differs")
@@ -228,6 +234,35 @@ mod tests {
         let keep = ["I need to keep the order.", "show me the code"];
         let dont = ["I don't need to keep the order.", "show me the code"];
         assert!(veto(&G, &s, &keep, &dont).is_some());
+    }
+
+    #[test]
+    fn a_side_question_before_a_short_chat_does_not_veto() {
+        // The default window (3) is longer than the stored chat: the suffix
+        // compared with it is as long as it, not as long as the window, so
+        // the side question before the subject is not part of it.
+        let s = ChatSettings::default();
+        let short = [
+            "My home internet has the 1 TB data cap on the Fiber 300 plan.",
+            "I'd rather be throttled than pay extra.",
+            "what happens if I go over?",
+        ];
+        let long = [
+            "who wrote Pride and Prejudice?",
+            "My home internet has the 1 TB data cap on the Fiber 300 plan.",
+            "I'd rather be throttled than pay extra.",
+            "what happens if I go over?",
+        ];
+        assert_eq!(veto(&G, &s, &long, &short), None);
+        assert_eq!(veto(&G, &s, &short, &long), None);
+        // Another plan in the same place is still another context.
+        let other = [
+            "who wrote Pride and Prejudice?",
+            "My home internet has the 2 TB data cap on the Fiber 500 plan.",
+            "I'd rather be throttled than pay extra.",
+            "what happens if I go over?",
+        ];
+        assert!(veto(&G, &s, &other, &short).is_some());
     }
 
     #[test]
