@@ -1,7 +1,8 @@
 //! L3 costs in process, on real embeddings of the QQP questions
 //! (`../shared/eval/data/gptcache_qqp/pairs.jsonl.gz`, read in place).
 //!
-//! - `l3_embed/bundled`: one text → vector with the bundled static embedder.
+//! - `l3_embed/bundled`: one text → vector with the bundled static embedder;
+//!   `l3_embed/bundled_tokenizers`: the same through the `tokenizers` crate.
 //! - `l3_index/<n>/search_k4`: `VectorIndex::search` (k = 4, as L3 does) in
 //!   one scope holding `n` vectors (an HNSW partition), queried with
 //!   held-out questions that are not in the index.
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 
 use helios_cache::cache::l3::index::VectorIndex;
-use helios_cache::embed::{Embedder, StaticEmbedder};
+use helios_cache::embed::{Embedder, StaticEmbedder, TokenizerPath};
 
 const QUERIES: usize = 2_000;
 
@@ -52,6 +53,16 @@ fn main() {
         b.iter(|| {
             i = (i + 1) % real.len();
             black_box(embedder.embed(&real[i]).ok())
+        })
+    });
+
+    // The same with the `tokenizers` crate instead of the fast tokenizer
+    // path (`benches/embed.rs` has the breakdown).
+    let mut i = 0;
+    c.bench_function("l3_embed/bundled_tokenizers", |b| {
+        b.iter(|| {
+            i = (i + 1) % real.len();
+            black_box(embedder.embed_with(&real[i], TokenizerPath::Reference).ok())
         })
     });
 

@@ -104,7 +104,7 @@ pub struct Options {
     #[arg(long, env = "HELIOS_L2_MAX_BYTES")]
     pub l2_max_bytes: Option<u64>,
 
-    /// Memory for hot L2 entries kept decoded in memory, in MiB. [default: 256]
+    /// Memory for hot L2 entries kept decoded in memory, in MiB. [default: a quarter of --l2-max-bytes (512 at its default)]
     #[arg(long, env = "HELIOS_L2_HOT_MB")]
     pub l2_hot_mb: Option<u64>,
 
@@ -352,6 +352,7 @@ impl Options {
                 .map(|n| n.get())
                 .unwrap_or(2)
         });
+        let l2_max_bytes = self.l2_max_bytes.unwrap_or(2 << 30);
         let l2 = L2Settings {
             // An unset default TTL follows a lower cap instead of clashing with it.
             ttl_seconds: self
@@ -359,8 +360,9 @@ impl Options {
                 .unwrap_or(3600.min(self.l2_max_ttl_seconds.unwrap_or(u64::MAX))),
             max_ttl_seconds: self.l2_max_ttl_seconds.unwrap_or(7 * 24 * 3600),
             max_entries: self.l2_max_entries.unwrap_or(1_000_000),
-            max_bytes: self.l2_max_bytes.unwrap_or(2 << 30),
-            hot_bytes: self.l2_hot_mb.unwrap_or(256) << 20,
+            max_bytes: l2_max_bytes,
+            // Sized from the byte budget: hits stay in memory as L2 grows.
+            hot_bytes: self.l2_hot_mb.map_or(l2_max_bytes / 4, |mb| mb << 20),
         };
         let l1 = L1Settings {
             ttl_seconds: self.l1_ttl_seconds.unwrap_or(300),

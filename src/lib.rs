@@ -14,7 +14,8 @@
 //! - [`cache`] — the core: the [`cache::CacheManager`] (waterfall lookup,
 //!   one-batch store, invalidation), the layer contract, validated requests
 //!   ([`cache::request`]) and typed reports ([`cache::report`]), and the
-//!   layers `l1/`, `l2`, `l3/`. Knows no HTTP and names no sled type.
+//!   layers `l1/`, `l2` (with its in-memory [`cache::hot`] set), `l3/`. Knows
+//!   no HTTP and names no sled type.
 //! - [`embed`] — embedders behind one trait (bundled static models, model2vec
 //!   directories, OpenAI-compatible APIs); used by the core.
 //! - [`store`] — the only module that names sled: open, lock and state file,

@@ -1,21 +1,26 @@
 //! L2, the exact-match layer: (scope, exact input text) → stored response.
 //!
 //! Every entry lives durably in sled (record + expiry-index key, written in
-//! one atomic batch); recently used entries are also kept decoded in a moka
-//! cache with per-entry expiry, so a hot hit never touches sled. The moka
-//! cache is only an accelerator: sled is the truth, and every path that
-//! removes an entry removes it from both under the entry's key lock.
+//! one atomic batch); recently used entries are also kept decoded in a
+//! [`HotSet`], so a hot hit never touches sled. The hot set is only an
+//! accelerator: sled is the truth, and every path that removes an entry
+//! removes it from both under the entry's key lock.
+//!
+//! A hot entry holds only what a hit answers with (response, model, counts,
+//! times) plus two hashes of its scope and text: the 128-bit entry key and a
+//! second, independent 64-bit hash. A hit compares both (192 bits) instead
+//! of the stored strings, which at a million entries were three more cache
+//! misses per hit. The strings stay in sled; an entry read from sled is
+//! checked against them, in full, before it becomes hot.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use moka::sync::Cache;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::hot::{HotSet, HotValue};
 use super::layer::{
     EntryWrite, InvalidateFilter, Layer, LayerHealth, LayerId, LayerSize, RawJson, StoredResponse,
 };
@@ -47,14 +52,23 @@ pub struct L2Record {
     pub access_count: u64,
 }
 
-/// An entry as held in memory.
+/// Memory of a hot entry besides its response and model: the entry, its
+/// `Arc`, the hot set's slot and index, allocator headers (approximate).
+const ENTRY_OVERHEAD: u64 = 200;
+
+/// An entry as held in memory: what a hit answers with.
 #[derive(Debug)]
 pub struct L2Entry {
     pub key: u128,
-    pub base: StoredResponse<RawJson>,
+    /// Second hash of scope and text ([`Scope::entry_hashes`]).
+    check: u64,
+    pub response: RawJson,
+    pub model: Arc<str>,
+    pub tokens: u64,
+    /// What a hit saves, in nano-dollars.
+    pub cost_nano: u64,
+    pub created_ms: u64,
     pub expires_ms: u64,
-    /// Size of the persisted record, the unit of the byte budget.
-    pub size: u64,
     last_access_ms: AtomicU64,
     access_count: AtomicU64,
     /// Queued for `persist` since its last run.
@@ -63,43 +77,56 @@ pub struct L2Entry {
 
 impl L2Entry {
     fn new(
-        key: u128,
+        (key, check): (u128, u64),
         expires_ms: u64,
         base: StoredResponse<RawJson>,
-        size: u64,
         last_access_ms: u64,
         access_count: u64,
     ) -> L2Entry {
         L2Entry {
             key,
-            base,
+            check,
+            response: base.response,
+            model: Arc::from(base.model),
+            tokens: base.tokens,
+            cost_nano: base.cost_nano,
+            created_ms: base.created_ms,
             expires_ms,
-            size,
             last_access_ms: AtomicU64::new(last_access_ms),
             access_count: AtomicU64::new(access_count),
             dirty: AtomicBool::new(false),
         }
     }
 
-    fn from_record(key: u128, expires_ms: u64, rec: L2Record, size: u64) -> Option<L2Entry> {
-        let response: Box<RawValue> = RawValue::from_string(rec.base.response.clone()).ok()?;
-        let base = rec.base.map_response(|_| Arc::from(response));
+    /// The entry of a record read from sled. Data from disk is not trusted:
+    /// the response must still be valid JSON (the cost of this check is
+    /// measured in BENCHMARKS.md, Issue 12 item 4).
+    fn from_record(hashes: (u128, u64), expires_ms: u64, rec: L2Record) -> Option<L2Entry> {
+        let L2Record {
+            mut base,
+            last_access_ms,
+            access_count,
+        } = rec;
+        // Moved, not copied, into the validated value.
+        let text = std::mem::take(&mut base.response);
+        let response: Box<RawValue> = match RawValue::from_string(text) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(
+                    "L2 record {:032x} holds invalid JSON ({e}); a miss",
+                    hashes.0
+                );
+                return None;
+            }
+        };
+        let base = base.map_response(|_| Arc::from(response));
         Some(L2Entry::new(
-            key,
+            hashes,
             expires_ms,
             base,
-            size,
-            rec.last_access_ms,
-            rec.access_count,
+            last_access_ms,
+            access_count,
         ))
-    }
-
-    fn to_record(&self) -> L2Record {
-        L2Record {
-            base: self.base.clone().map_response(|r| r.get().to_string()),
-            last_access_ms: self.last_access_ms.load(Relaxed),
-            access_count: self.access_count.load(Relaxed),
-        }
     }
 
     pub fn access_count(&self) -> u64 {
@@ -107,6 +134,20 @@ impl L2Entry {
     }
 
     pub fn last_access_ms(&self) -> u64 {
+        self.last_access_ms.load(Relaxed)
+    }
+}
+
+impl HotValue for L2Entry {
+    fn weight(&self) -> u64 {
+        self.response.get().len() as u64 + self.model.len() as u64 + ENTRY_OVERHEAD
+    }
+
+    fn expires_ms(&self) -> u64 {
+        self.expires_ms
+    }
+
+    fn last_access_ms(&self) -> u64 {
         self.last_access_ms.load(Relaxed)
     }
 }
@@ -120,37 +161,30 @@ pub struct L2Staged {
     staged: records::Staged,
 }
 
-/// Per-entry expiry for the hot cache, from the entry's wall-clock expiry.
-struct HotExpiry;
-
-impl moka::Expiry<u128, Arc<L2Entry>> for HotExpiry {
-    fn expire_after_create(&self, _: &u128, v: &Arc<L2Entry>, _: Instant) -> Option<Duration> {
-        Some(Duration::from_millis(v.expires_ms.saturating_sub(now_ms())))
-    }
-}
+/// Shards of the queue of entries whose access statistics changed.
+const DIRTY_SHARDS: usize = 16;
+/// Most entries queued for `persist` at once (statistics are best effort,
+/// never a memory leak).
+const DIRTY_MAX: usize = 100_000;
 
 /// The exact-match layer.
 pub struct L2 {
     records: Records,
-    hot: Cache<u128, Arc<L2Entry>>,
+    hot: HotSet<L2Entry>,
     settings: L2Settings,
-    /// Entries whose access count changed since the last `persist`.
-    dirty: Mutex<HashMap<u128, Arc<L2Entry>>>,
+    /// Entries whose access count changed since the last `persist`, sharded
+    /// by key so that hits on many cores do not queue on one lock.
+    dirty: Box<[Mutex<Vec<Arc<L2Entry>>>]>,
 }
 
 impl L2 {
     /// Opens the layer, counting what sled already holds.
     pub fn open(storage: Arc<Storage>, locks: Arc<KeyLocks>, settings: L2Settings) -> L2 {
-        let hot = Cache::builder()
-            .max_capacity(settings.hot_bytes)
-            .weigher(|_, v: &Arc<L2Entry>| v.size.min(u32::MAX as u64) as u32)
-            .expire_after(HotExpiry)
-            .build();
         L2 {
             records: Records::open(storage, locks, PREFIX),
-            hot,
+            hot: HotSet::new(settings.hot_bytes),
             settings,
-            dirty: Mutex::new(HashMap::new()),
+            dirty: (0..DIRTY_SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 
@@ -163,23 +197,31 @@ impl L2 {
 
     /// Finds the live entry for exactly this scope and text.
     pub fn lookup(&self, scope: &Scope, input: &str) -> Option<Arc<L2Entry>> {
-        let key = scope.entry_key(input);
+        let hashes = scope.entry_hashes(input);
         let now = now_ms();
-        let entry = match self.hot.get(&key) {
+        let entry = match self.hot.get(hashes.0) {
             Some(e) => e,
-            None => self.load(key, now)?,
+            None => self.load(hashes, scope, input, now)?,
         };
-        if entry.expires_ms <= now || !entry.base.is_for(scope, input) {
+        if entry.expires_ms <= now || entry.check != hashes.1 {
             return None;
         }
         self.touch(&entry, now);
         Some(entry)
     }
 
-    /// Reads an entry from sled into the hot cache.
-    fn load(&self, key: u128, now: u64) -> Option<Arc<L2Entry>> {
+    /// Reads an entry from sled into the hot set, if it is for exactly this
+    /// scope and text.
+    fn load(
+        &self,
+        hashes: (u128, u64),
+        scope: &Scope,
+        input: &str,
+        now: u64,
+    ) -> Option<Arc<L2Entry>> {
+        let key = hashes.0;
         let _guard = self.records.locks().lock(key);
-        if let Some(e) = self.hot.get(&key) {
+        if let Some(e) = self.hot.get(key) {
             return Some(e);
         }
         let value = match self.records.get(key) {
@@ -194,13 +236,12 @@ impl L2 {
             return None;
         }
         let rec: L2Record = decode(payload)?;
-        let entry = Arc::new(L2Entry::from_record(
-            key,
-            expires_ms,
-            rec,
-            value.len() as u64,
-        )?);
-        self.hot.insert(key, entry.clone());
+        // A 128-bit key collision: that entry is not this request's.
+        if !rec.base.is_for(scope, input) {
+            return None;
+        }
+        let entry = Arc::new(L2Entry::from_record(hashes, expires_ms, rec)?);
+        self.hot.insert(key, entry.clone(), now);
         Some(entry)
     }
 
@@ -210,10 +251,9 @@ impl L2 {
         if entry.dirty.swap(true, Relaxed) {
             return; // already queued: no lock on the hot path
         }
-        let mut dirty = self.dirty.lock();
-        // Bounded: access statistics are best effort, never a memory leak.
-        if dirty.len() < 100_000 {
-            dirty.insert(entry.key, entry.clone());
+        let mut dirty = self.dirty[(entry.key >> 64) as usize % DIRTY_SHARDS].lock();
+        if dirty.len() < DIRTY_MAX / DIRTY_SHARDS {
+            dirty.push(entry.clone());
         } else {
             entry.dirty.store(false, Relaxed);
         }
@@ -227,7 +267,7 @@ impl L2 {
         now: u64,
         batch: &mut WriteBatch,
     ) -> Result<L2Staged, CacheError> {
-        let key = w.scope.entry_key(w.input);
+        let hashes = w.scope.entry_hashes(w.input);
         let expires_ms = now.saturating_add(w.ttl_seconds.saturating_mul(1000));
         let rec = L2Record {
             base: StoredResponse::new(w, now),
@@ -235,23 +275,20 @@ impl L2 {
             access_count: 0,
         };
         let payload = encode(&rec);
-        let staged = self.records.stage(key, expires_ms, &payload, batch)?;
+        let staged = self.records.stage(hashes.0, expires_ms, &payload, batch)?;
+        // The response in memory is the request's, validated when it was
+        // parsed: no second parse of the same bytes.
         let base = rec.base.map_response(|_| w.response.clone());
-        let entry = Arc::new(L2Entry::new(
-            key,
-            expires_ms,
-            base,
-            payload.len() as u64 + 8,
-            now,
-            0,
-        ));
+        let entry = Arc::new(L2Entry::new(hashes, expires_ms, base, now, 0));
         Ok(L2Staged { entry, staged })
     }
 
-    /// Makes an applied write visible in memory and in the counters.
+    /// Makes an applied write visible in memory and in the counters. A
+    /// fresh entry is always admitted to the hot set.
     pub fn commit(&self, staged: L2Staged) {
         self.records.commit(staged.staged);
-        self.hot.insert(staged.entry.key, staged.entry);
+        let now = staged.entry.created_ms;
+        self.hot.insert(staged.entry.key, staged.entry, now);
     }
 
     /// Evicts the entries closest to expiry until the layer is within its
@@ -260,15 +297,12 @@ impl L2 {
         self.records.evict_over(
             self.settings.max_entries,
             self.settings.max_bytes,
-            |key, _| self.hot.invalidate(&key),
+            |key, _| self.hot.remove(key),
         )
     }
 
     /// The request text entry `key` was stored for, if L2 holds it.
     pub fn entry_input(&self, key: u128) -> Result<Option<String>, CacheError> {
-        if let Some(e) = self.hot.get(&key) {
-            return Ok(Some(e.base.input.clone()));
-        }
         let Some(value) = self.records.get(key)? else {
             return Ok(None);
         };
@@ -277,10 +311,9 @@ impl L2 {
             .map(|r| r.base.input))
     }
 
-    /// Hot-cache statistics: (entries, bytes).
+    /// Hot-set statistics: (entries, bytes).
     pub fn hot_size(&self) -> (u64, u64) {
-        self.hot.run_pending_tasks();
-        (self.hot.entry_count(), self.hot.weighted_size())
+        self.hot.size()
     }
 }
 
@@ -292,11 +325,11 @@ impl Layer for L2 {
     fn invalidate(&self, filter: &InvalidateFilter) -> Result<u64, CacheError> {
         let names = |p: &[u8]| decode::<L2Record>(p).map(|r| (r.base.namespace, r.base.task_type));
         self.records
-            .invalidate(filter, names, |key| self.hot.invalidate(&key))
+            .invalidate(filter, names, |key| self.hot.remove(key))
     }
 
     fn sweep(&self, now: u64) -> Result<u64, CacheError> {
-        self.records.sweep(now, |key, _| self.hot.invalidate(&key))
+        self.records.sweep(now, |key, _| self.hot.remove(key))
     }
 
     fn size(&self) -> LayerSize {
@@ -307,7 +340,7 @@ impl Layer for L2 {
         LayerHealth {
             status: "healthy",
             available: true,
-            detail: "exact match: moka hot set over sled".into(),
+            detail: "exact match: hot set over sled".into(),
         }
     }
 
@@ -325,8 +358,12 @@ impl Layer for L2 {
     }
 
     fn persist(&self) -> Result<(), CacheError> {
-        let dirty = std::mem::take(&mut *self.dirty.lock());
-        for entry in dirty.into_values() {
+        let dirty: Vec<Arc<L2Entry>> = self
+            .dirty
+            .iter()
+            .flat_map(|shard| std::mem::take(&mut *shard.lock()))
+            .collect();
+        for entry in dirty {
             entry.dirty.store(false, Relaxed);
             let _guard = self.records.locks().lock(entry.key);
             let Some(value) = self.records.get(entry.key)? else {
@@ -336,13 +373,245 @@ impl Layer for L2 {
                 continue;
             };
             // Only the version this entry came from; a re-store wins.
-            if decode::<L2Record>(payload)
-                .is_some_and(|r| r.base.created_ms == entry.base.created_ms)
-            {
-                self.records
-                    .rewrite(entry.key, exp, &encode(&entry.to_record()))?;
+            let Some(mut rec) = decode::<L2Record>(payload) else {
+                continue;
+            };
+            if rec.base.created_ms != entry.created_ms {
+                continue;
             }
+            rec.last_access_ms = entry.last_access_ms();
+            rec.access_count = entry.access_count();
+            self.records.rewrite(entry.key, exp, &encode(&rec))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Durability, StoreSettings};
+
+    fn storage(dir: &std::path::Path) -> Arc<Storage> {
+        Arc::new(
+            Storage::open(&StoreSettings {
+                data_dir: dir.to_path_buf(),
+                durability: Durability::Sync,
+                flush_interval_ms: 100,
+                sled_cache_bytes: 8 << 20,
+            })
+            .unwrap(),
+        )
+    }
+
+    fn settings(hot_bytes: u64, max_entries: u64) -> L2Settings {
+        L2Settings {
+            ttl_seconds: 3600,
+            max_ttl_seconds: 7 * 86_400,
+            max_entries,
+            max_bytes: 1 << 30,
+            hot_bytes,
+        }
+    }
+
+    fn open(storage: &Arc<Storage>, s: L2Settings) -> L2 {
+        L2::open(storage.clone(), Arc::default(), s)
+    }
+
+    fn json(text: &str) -> RawJson {
+        Arc::from(RawValue::from_string(format!("{{\"answer\":{text:?}}}")).unwrap())
+    }
+
+    fn put(l2: &L2, scope: &Scope, input: &str, answer: &str, ttl_seconds: u64) {
+        let response = json(answer);
+        let w = L2Write {
+            scope,
+            input,
+            response: &response,
+            model: "m",
+            tokens: 7,
+            cost_nano: 11,
+            ttl_seconds,
+        };
+        let key = scope.entry_key(input);
+        let _g = l2.records.locks().lock(key);
+        let mut batch = WriteBatch::default();
+        let staged = l2.stage(&w, now_ms(), &mut batch).unwrap();
+        l2.records.storage().apply(batch).unwrap();
+        l2.commit(staged);
+    }
+
+    fn answer(l2: &L2, scope: &Scope, input: &str) -> Option<String> {
+        l2.lookup(scope, input)
+            .map(|e| e.response.get().to_string())
+    }
+
+    /// Writes a raw record under `key`, bypassing the layer.
+    fn put_record(l2: &L2, key: u128, rec: &L2Record) {
+        let mut batch = WriteBatch::default();
+        let staged = l2
+            .records
+            .stage(key, now_ms() + 60_000, &encode(rec), &mut batch)
+            .unwrap();
+        l2.records.storage().apply(batch).unwrap();
+        l2.records.commit(staged);
+    }
+
+    /// A record of `input` in `scope` holding `response` as stored text.
+    fn record(scope: &Scope, input: &str, response: &str) -> L2Record {
+        let placeholder = json("x");
+        let w = L2Write {
+            scope,
+            input,
+            response: &placeholder,
+            model: "m",
+            tokens: 1,
+            cost_nano: 1,
+            ttl_seconds: 60,
+        };
+        let mut rec = L2Record {
+            base: StoredResponse::new(&w, now_ms()),
+            last_access_ms: 0,
+            access_count: 0,
+        };
+        rec.base.response = response.to_string();
+        rec
+    }
+
+    #[test]
+    fn hits_only_the_same_scope_and_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let l2 = open(&storage(dir.path()), settings(1 << 20, 1000));
+        let s = Scope::new("ns", "qa", Some("sys"));
+        put(&l2, &s, "hello", "world", 60);
+        assert_eq!(answer(&l2, &s, "hello").unwrap(), r#"{"answer":"world"}"#);
+        assert!(answer(&l2, &s, "hello ").is_none());
+        assert!(answer(&l2, &Scope::new("ns", "qa", None), "hello").is_none());
+        assert!(answer(&l2, &Scope::new("ns2", "qa", Some("sys")), "hello").is_none());
+        let e = l2.lookup(&s, "hello").unwrap();
+        assert_eq!((&*e.model, e.tokens, e.cost_nano), ("m", 7, 11));
+        assert_eq!(e.access_count(), 2);
+        // A re-store replaces the hot entry.
+        put(&l2, &s, "hello", "again", 60);
+        assert_eq!(answer(&l2, &s, "hello").unwrap(), r#"{"answer":"again"}"#);
+        assert_eq!(l2.size().entries, 1);
+    }
+
+    #[test]
+    fn expired_entries_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage(dir.path());
+        let l2 = open(&storage, settings(1 << 20, 1000));
+        let s = Scope::new("ns", "qa", None);
+        put(&l2, &s, "gone", "a", 0);
+        assert!(
+            answer(&l2, &s, "gone").is_none(),
+            "hot entry past its expiry"
+        );
+        drop(l2);
+        let l2 = open(&storage, settings(1 << 20, 1000));
+        assert!(
+            answer(&l2, &s, "gone").is_none(),
+            "sled record past its expiry"
+        );
+        assert_eq!(l2.sweep(now_ms()).unwrap(), 1);
+        assert_eq!(l2.size().entries, 0);
+    }
+
+    #[test]
+    fn survives_a_reopen_with_access_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage(dir.path());
+        let s = Scope::new("ns", "qa", None);
+        {
+            let l2 = open(&storage, settings(1 << 20, 1000));
+            put(&l2, &s, "q", "a", 60);
+            assert!(l2.lookup(&s, "q").is_some());
+            assert!(l2.lookup(&s, "q").is_some());
+            l2.persist().unwrap();
+        }
+        let l2 = open(&storage, settings(1 << 20, 1000));
+        assert_eq!(l2.hot_size().0, 0);
+        let e = l2.lookup(&s, "q").expect("read from sled");
+        assert_eq!(e.response.get(), r#"{"answer":"a"}"#);
+        assert_eq!(e.access_count(), 3);
+        assert_eq!(l2.hot_size().0, 1, "a read from sled makes the entry hot");
+        assert_eq!(l2.entry_input(e.key).unwrap().as_deref(), Some("q"));
+    }
+
+    #[test]
+    fn a_record_for_another_text_under_the_key_is_a_miss() {
+        // What a 128-bit key collision would look like on disk.
+        let dir = tempfile::tempdir().unwrap();
+        let l2 = open(&storage(dir.path()), settings(1 << 20, 1000));
+        let s = Scope::new("ns", "qa", None);
+        let key = s.entry_key("asked");
+        put_record(&l2, key, &record(&s, "stored", r#"{"a":1}"#));
+        assert!(answer(&l2, &s, "asked").is_none());
+        put_record(
+            &l2,
+            key,
+            &record(&Scope::new("other", "qa", None), "asked", "1"),
+        );
+        assert!(answer(&l2, &s, "asked").is_none());
+        assert_eq!(l2.hot_size().0, 0);
+        // The same record for the right text is served.
+        put_record(&l2, key, &record(&s, "asked", r#"{"a":1}"#));
+        assert_eq!(answer(&l2, &s, "asked").unwrap(), r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn invalid_json_on_disk_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let l2 = open(&storage(dir.path()), settings(1 << 20, 1000));
+        let s = Scope::new("ns", "qa", None);
+        put_record(&l2, s.entry_key("q"), &record(&s, "q", r#"{"a":"#));
+        assert!(answer(&l2, &s, "q").is_none());
+        assert_eq!(l2.hot_size().0, 0);
+    }
+
+    #[test]
+    fn invalidation_removes_hot_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let l2 = open(&storage(dir.path()), settings(1 << 20, 1000));
+        let (a, b) = (Scope::new("a", "qa", None), Scope::new("b", "qa", None));
+        put(&l2, &a, "q", "1", 60);
+        put(&l2, &b, "q", "2", 60);
+        let filter = InvalidateFilter {
+            namespace: Some("a".into()),
+            ..InvalidateFilter::default()
+        };
+        assert_eq!(l2.invalidate(&filter).unwrap(), 1);
+        assert!(answer(&l2, &a, "q").is_none());
+        assert!(answer(&l2, &b, "q").is_some());
+        assert_eq!(l2.hot_size().0, 1);
+    }
+
+    #[test]
+    fn hot_set_and_layer_stay_within_their_budgets() {
+        let dir = tempfile::tempdir().unwrap();
+        // A 64 KiB hot set (64 shards of 1 KiB: a few entries each).
+        let l2 = open(&storage(dir.path()), settings(64 << 10, 300));
+        let s = Scope::new("ns", "qa", None);
+        let long = "x".repeat(100);
+        for i in 0..400 {
+            put(&l2, &s, &format!("q{i}"), &long, 3600 + i);
+            assert!(l2.hot_size().1 <= 64 << 10);
+            l2.enforce_bounds().unwrap();
+        }
+        assert_eq!(l2.size().entries, 300);
+        // The 100 closest to expiry were evicted from sled and memory.
+        for i in 0..100 {
+            assert!(answer(&l2, &s, &format!("q{i}")).is_none(), "q{i}");
+        }
+        // Everything else still hits, most of it from sled.
+        for i in 100..400 {
+            assert!(answer(&l2, &s, &format!("q{i}")).is_some(), "q{i}");
+        }
+        assert!(l2.hot_size().1 <= 64 << 10);
+        // The fresh entry is always hot.
+        put(&l2, &s, "fresh", "1", 60);
+        let key = s.entry_key("fresh");
+        assert!(l2.hot.get(key).is_some());
     }
 }

@@ -6,6 +6,7 @@
 //! [`CacheError`]; durable state goes through [`crate::store`].
 
 pub mod eval;
+pub mod hot;
 pub mod l1;
 pub mod l2;
 pub mod l3;
@@ -17,6 +18,7 @@ pub mod report;
 pub mod request;
 pub mod scope;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -104,31 +106,32 @@ fn call_cost(spec: &ModelSpec, tokens_used: Option<u64>, usage: Option<&Usage>) 
     }
 }
 
-/// The texts one request is known by in each layer.
-struct RequestTexts {
+/// The texts one request is known by in each layer (borrowed from the
+/// request when it is a single text: no copies on the lookup path).
+struct RequestTexts<'a> {
     /// L2's key text (and L3's entry key): the input, or the canonical
     /// form of a conversation with history.
-    exact: String,
+    exact: Cow<'a, str>,
     /// What L3's guard compares: the user turns ([`l3::context::compare_text`]).
-    compare: String,
+    compare: Cow<'a, str>,
     /// What L3 embeds: the final turn made standalone with its context.
-    standalone: String,
+    standalone: Cow<'a, str>,
 }
 
-impl RequestTexts {
-    fn new(input: &str, conv: Option<&request::Conversation>, chat: &l3::ChatSettings) -> Self {
+impl<'a> RequestTexts<'a> {
+    fn new(input: &'a str, conv: Option<&request::Conversation>, chat: &l3::ChatSettings) -> Self {
         match conv.filter(|c| !c.is_single_turn()) {
             None => RequestTexts {
-                exact: input.to_string(),
-                compare: input.to_string(),
-                standalone: input.to_string(),
+                exact: Cow::Borrowed(input),
+                compare: Cow::Borrowed(input),
+                standalone: Cow::Borrowed(input),
             },
             Some(c) => {
                 let turns = c.user_texts();
                 RequestTexts {
-                    exact: c.canonical(),
-                    compare: l3::context::compare_text(&turns),
-                    standalone: l3::context::standalone(&turns, chat.window),
+                    exact: Cow::Owned(c.canonical()),
+                    compare: Cow::Owned(l3::context::compare_text(&turns)),
+                    standalone: Cow::Owned(l3::context::standalone(&turns, chat.window)),
                 }
             }
         }
@@ -275,23 +278,23 @@ impl CacheManager {
         };
         m.hits.fetch_add(1, Relaxed);
         let now = now_ms();
-        let id = scope::entry_id(e.key);
+        let id = scope::entry_id_shared(e.key);
         resp.l2_result = Some(L2Result::Hit {
             hit: true,
             entry_id: id.clone(),
             lookup_time_ms: ms,
-            age_seconds: now.saturating_sub(e.base.created_ms) as f64 / 1e3,
+            age_seconds: now.saturating_sub(e.created_ms) as f64 / 1e3,
             ttl_remaining_seconds: e.expires_ms.saturating_sub(now) as f64 / 1e3,
             access_count: e.access_count(),
-            model_used: e.base.model.clone(),
+            model_used: Arc::clone(&e.model),
         });
         resp.hit = true;
         resp.layer = Some(LayerId::L2);
-        resp.cached_response = Some(e.base.response.clone());
+        resp.cached_response = Some(e.response.clone());
         resp.confidence = 1.0;
         resp.entry_id = Some(id);
-        resp.tokens_saved = e.base.tokens;
-        resp.cost_saved = e.base.cost_nano as f64 / 1e9;
+        resp.tokens_saved = e.tokens;
+        resp.cost_saved = e.cost_nano as f64 / 1e9;
     }
 
     fn lookup_l3(
@@ -369,7 +372,7 @@ impl CacheManager {
         resp.layer = Some(LayerId::L3);
         resp.cached_response = Some(hit.response);
         resp.confidence = hit.similarity;
-        resp.entry_id = Some(id);
+        resp.entry_id = Some(Arc::from(id));
         resp.tokens_saved = hit.tokens;
         resp.cost_saved = hit.cost_nano as f64 / 1e9;
         Ok(())

@@ -6,6 +6,7 @@
 //! so a renamed field is a compile error, not a metric silently exported as 0.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -25,7 +26,8 @@ pub struct LookupReport {
     /// 1.0 for L2; the cosine similarity for L3.
     pub confidence: f64,
     /// The entry that answered, on a hit.
-    pub entry_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub entry_id: Option<Arc<str>>,
     /// L1: whether the system prompt's prefix is warm, its tokens, the predicted saving.
     #[schema(value_type = Option<Object>)]
     pub l1_result: Option<L1Result>,
@@ -102,12 +104,12 @@ pub struct L1PromptResult {
 pub enum L2Result {
     Hit {
         hit: bool,
-        entry_id: String,
+        entry_id: Arc<str>,
         lookup_time_ms: f64,
         age_seconds: f64,
         ttl_remaining_seconds: f64,
         access_count: u64,
-        model_used: String,
+        model_used: Arc<str>,
     },
     Miss {
         hit: bool,

@@ -6,10 +6,12 @@
 //! [`EmbedError::Unrepresentable`], and L3 then serves no hit for it.
 
 mod openai;
+mod sentencepiece;
 mod static_model;
 
 pub use openai::OpenAiEmbedder;
-pub use static_model::{Bundled, StaticEmbedder};
+pub use sentencepiece::FastUnigram;
+pub use static_model::{Bundled, StaticEmbedder, TokenIds, TokenizerPath};
 
 /// Why a text has no embedding.
 #[derive(Debug, thiserror::Error)]

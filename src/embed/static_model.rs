@@ -6,6 +6,12 @@
 //! English, `tools/distill/RESULTS-e5.md`), and the English-only MiniLM one
 //! of the first release. Any model2vec directory (`config.json`,
 //! `model.safetensors`, `tokenizer.json`) loads the same way.
+//!
+//! Tokenizing: when the tokenizer is the XLM-R-style SentencePiece one the
+//! default model ships, most texts (ASCII, Hangul, Latin-1) take the exact
+//! fast path of [`super::sentencepiece`]; everything else, and every other
+//! model, goes through the `tokenizers` crate. Both give the same ids and
+//! the same refusals ([`TokenizerPath`], `tests/embed_fast_path.rs`).
 
 use std::path::Path;
 
@@ -13,7 +19,29 @@ use safetensors::{Dtype, SafeTensors};
 use tokenizers::Tokenizer;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::sentencepiece::FastUnigram;
 use super::{normalize, EmbedError, Embedder};
+
+/// Which tokenizer implementation turns text into ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenizerPath {
+    /// The fast path when it covers the text, else `tokenizers` (what
+    /// [`Embedder::embed`] uses).
+    Auto,
+    /// Always the `tokenizers` crate: the reference the fast path is
+    /// checked against (tests, benchmarks).
+    Reference,
+}
+
+/// A text's token ids and whether the model accepts them.
+#[derive(Debug)]
+pub struct TokenIds {
+    pub ids: Vec<u32>,
+    /// Why the model refuses the text (an `Unrepresentable` error), if it does.
+    pub refusal: Option<EmbedError>,
+    /// Whether the fast path produced `ids`.
+    pub fast: bool,
+}
 
 /// A model compiled into the binary, with its measured thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +110,10 @@ impl Bundled {
 pub struct StaticEmbedder {
     id: String,
     tokenizer: Tokenizer,
+    /// Exact fast tokenizer, when `tokenizer` is the configuration it knows.
+    fast: Option<FastUnigram>,
     /// `vocab × dims` row-major.
-    table: Vec<f32>,
+    table: Table,
     dims: usize,
     unk_id: Option<u32>,
     /// Optional token id → table row (vocabulary-quantised models).
@@ -92,6 +122,23 @@ pub struct StaticEmbedder {
     weights: Option<Vec<f32>>,
     threshold: Option<f64>,
     gate: Option<f64>,
+}
+
+/// The embeddings table. An int8 table stays int8 (a quarter of the memory
+/// and of the cache misses per token); its values convert to f32 exactly,
+/// so sums are the same as over an f32 copy.
+enum Table {
+    F32(Vec<f32>),
+    I8(Vec<i8>),
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        match self {
+            Table::F32(t) => t.len(),
+            Table::I8(t) => t.len(),
+        }
+    }
 }
 
 fn f16_to_f32(bits: u16) -> f32 {
@@ -186,6 +233,8 @@ impl StaticEmbedder {
         tok.with_truncation(None)
             .map_err(|e| format!("tokenizer.json: {e}"))?;
         let unk_id = unk_id(tokenizer, &tok);
+        let fast =
+            FastUnigram::from_tokenizer(tokenizer, &tok).filter(|f| Some(f.unk_id()) == unk_id);
         let st = SafeTensors::deserialize(model).map_err(|e| format!("model.safetensors: {e}"))?;
         let emb = st
             .tensor("embeddings")
@@ -197,7 +246,10 @@ impl StaticEmbedder {
             ));
         };
         let (rows, dims) = (*rows, *dims);
-        let table = to_f32(emb.dtype(), emb.data())?;
+        let table = match emb.dtype() {
+            Dtype::I8 => Table::I8(emb.data().iter().map(|&b| b as i8).collect()),
+            other => Table::F32(to_f32(other, emb.data())?),
+        };
         if dims == 0 || table.len() != rows * dims {
             return Err("embeddings tensor is empty or truncated".into());
         }
@@ -219,6 +271,7 @@ impl StaticEmbedder {
         Ok(StaticEmbedder {
             id: format!("static:{name}:{hash:016x}/{dims}"),
             tokenizer: tok,
+            fast,
             table,
             dims,
             unk_id,
@@ -229,12 +282,30 @@ impl StaticEmbedder {
         })
     }
 
-    fn row(&self, id: u32) -> Option<&[f32]> {
+    /// Adds `w ×` token `id`'s row to `sum`; `false` if it has no row.
+    fn add_row(&self, id: u32, w: f32, sum: &mut [f32]) -> bool {
         let r = match &self.mapping {
-            Some(m) => *m.get(id as usize)? as usize,
+            Some(m) => match m.get(id as usize) {
+                Some(&r) => r as usize,
+                None => return false,
+            },
             None => id as usize,
         };
-        self.table.get(r * self.dims..(r + 1) * self.dims)
+        let span = r * self.dims..(r + 1) * self.dims;
+        match &self.table {
+            Table::F32(t) => match t.get(span) {
+                Some(row) => sum.iter_mut().zip(row).for_each(|(s, x)| *s += w * x),
+                None => return false,
+            },
+            Table::I8(t) => match t.get(span) {
+                Some(row) => sum
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(s, &x)| *s += w * x as f32),
+                None => return false,
+            },
+        }
+        true
     }
 }
 
@@ -259,19 +330,7 @@ fn representable(
     enc: &tokenizers::Encoding,
     unk_id: Option<u32>,
 ) -> Result<(), EmbedError> {
-    let ids = enc.get_ids();
-    let unknown = ids.iter().filter(|&&i| Some(i) == unk_id).count();
-    if unknown == ids.len() {
-        return Err(EmbedError::Unrepresentable(
-            "no token of the input is in the model's vocabulary".into(),
-        ));
-    }
-    if unknown * 4 > ids.len() {
-        return Err(EmbedError::Unrepresentable(format!(
-            "{unknown} of {} tokens are unknown to the model",
-            ids.len()
-        )));
-    }
+    mostly_known(enc.get_ids(), unk_id)?;
     // Tokens per source character span: a span holding one character but
     // several tokens is a shattered character. A SentencePiece word-start
     // marker alone ("▁") shares its offsets with the next character and is
@@ -296,6 +355,83 @@ fn representable(
     Ok(())
 }
 
+/// The first half of [`representable`]: at most a quarter of the tokens
+/// unknown. It is all of it on the fast path, whose texts the normaliser
+/// leaves character for character, so no two tokens share a source span
+/// and no character can be shattered.
+fn mostly_known(ids: &[u32], unk_id: Option<u32>) -> Result<(), EmbedError> {
+    let unknown = ids.iter().filter(|&&i| Some(i) == unk_id).count();
+    if unknown == ids.len() {
+        return Err(EmbedError::Unrepresentable(
+            "no token of the input is in the model's vocabulary".into(),
+        ));
+    }
+    if unknown * 4 > ids.len() {
+        return Err(EmbedError::Unrepresentable(format!(
+            "{unknown} of {} tokens are unknown to the model",
+            ids.len()
+        )));
+    }
+    Ok(())
+}
+
+impl StaticEmbedder {
+    /// The text's token ids and the model's verdict on them. `Err` only
+    /// when the tokenizer itself fails.
+    pub fn token_ids(&self, text: &str, path: TokenizerPath) -> Result<TokenIds, EmbedError> {
+        if path == TokenizerPath::Auto {
+            if let Some(ids) = self.fast.as_ref().and_then(|f| f.encode(text)) {
+                let refusal = mostly_known(&ids, self.unk_id).err();
+                return Ok(TokenIds {
+                    ids,
+                    refusal,
+                    fast: true,
+                });
+            }
+        }
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| EmbedError::Failed(format!("tokenizing: {e}")))?;
+        let refusal = representable(text, &enc, self.unk_id).err();
+        Ok(TokenIds {
+            ids: enc.get_ids().to_vec(),
+            refusal,
+            fast: false,
+        })
+    }
+
+    /// [`Embedder::embed`] with a chosen tokenizer path; `Auto` is `embed`.
+    pub fn embed_with(&self, text: &str, path: TokenizerPath) -> Result<Vec<f32>, EmbedError> {
+        let t = self.token_ids(text, path)?;
+        if let Some(refusal) = t.refusal {
+            return Err(refusal);
+        }
+        let mut sum = vec![0f32; self.dims];
+        let mut n = 0usize;
+        for &id in t.ids.iter().filter(|&&i| Some(i) != self.unk_id) {
+            let w = self
+                .weights
+                .as_ref()
+                .and_then(|w| w.get(id as usize))
+                .copied()
+                .unwrap_or(1.0);
+            n += self.add_row(id, w, &mut sum) as usize;
+        }
+        if n == 0 || !normalize(&mut sum) {
+            return Err(EmbedError::Unrepresentable(
+                "the input has no usable tokens".into(),
+            ));
+        }
+        Ok(sum)
+    }
+
+    /// Whether this model has the fast tokenizer path.
+    pub fn has_fast_tokenizer(&self) -> bool {
+        self.fast.is_some()
+    }
+}
+
 impl Embedder for StaticEmbedder {
     fn id(&self) -> &str {
         &self.id
@@ -314,31 +450,7 @@ impl Embedder for StaticEmbedder {
     }
 
     fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        let enc = self
-            .tokenizer
-            .encode(text, false)
-            .map_err(|e| EmbedError::Failed(format!("tokenizing: {e}")))?;
-        representable(text, &enc, self.unk_id)?;
-        let ids = enc.get_ids();
-        let mut sum = vec![0f32; self.dims];
-        let mut n = 0usize;
-        for &id in ids.iter().filter(|&&i| Some(i) != self.unk_id) {
-            let Some(row) = self.row(id) else { continue };
-            let w = self
-                .weights
-                .as_ref()
-                .and_then(|w| w.get(id as usize))
-                .copied()
-                .unwrap_or(1.0);
-            sum.iter_mut().zip(row).for_each(|(s, x)| *s += w * x);
-            n += 1;
-        }
-        if n == 0 || !normalize(&mut sum) {
-            return Err(EmbedError::Unrepresentable(
-                "the input has no usable tokens".into(),
-            ));
-        }
-        Ok(sum)
+        self.embed_with(text, TokenizerPath::Auto)
     }
 }
 
@@ -416,6 +528,24 @@ mod tests {
         let m = StaticEmbedder::bundled().unwrap();
         let err = m.embed("ฉันชอบกินข้าวมากที่สุด").unwrap_err();
         assert!(matches!(err, EmbedError::Unrepresentable(_)), "{err}");
+    }
+
+    #[test]
+    fn an_int8_table_sums_exactly_like_its_f32_copy() {
+        let m = StaticEmbedder::bundled().unwrap();
+        let Table::I8(t) = &m.table else {
+            panic!("the default model is int8")
+        };
+        let mut f = StaticEmbedder::bundled().unwrap();
+        f.table =
+            Table::F32(to_f32(Dtype::I8, &t.iter().map(|&x| x as u8).collect::<Vec<_>>()).unwrap());
+        for text in [
+            "How do I reset my password?",
+            "비밀번호를 어떻게 재설정하나요?",
+            "emoji 😀 and ＡＢＣ",
+        ] {
+            assert_eq!(m.embed(text).unwrap(), f.embed(text).unwrap(), "{text}");
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors};
 use tokenizers::Tokenizer;
 
+use crate::embed::FastUnigram;
+
 const N_TOKFEAT: usize = 5;
 const N_PAIRFEAT: usize = 6;
 
@@ -27,6 +29,8 @@ pub struct Verifier {
     threshold: f32,
     threshold_hangul: f32,
     tok: Tokenizer,
+    /// Exact fast tokenizer (same ids as `tok`) for the texts it covers.
+    fast: Option<FastUnigram>,
     skip: Vec<u32>,
     lowercase: bool,
     max_len: usize,
@@ -193,6 +197,7 @@ impl Verifier {
             .unwrap_or(false);
         let tok = Tokenizer::from_bytes(tokenizer)
             .map_err(|e| format!("verifier: tokenizer.json: {e}"))?;
+        let fast = FastUnigram::from_tokenizer(tokenizer, &tok);
         let st = SafeTensors::deserialize(model)
             .map_err(|e| format!("verifier: model.safetensors: {e}"))?;
         let et = st
@@ -214,6 +219,7 @@ impl Verifier {
             threshold,
             threshold_hangul,
             tok,
+            fast,
             skip,
             lowercase,
             max_len,
@@ -289,14 +295,18 @@ impl Verifier {
         } else {
             text
         };
-        match self.tok.encode(text, false) {
-            Ok(enc) => enc
-                .get_ids()
-                .iter()
+        let keep = |ids: &[u32]| -> Vec<usize> {
+            ids.iter()
                 .filter(|i| self.skip.binary_search(i).is_err() && (**i as usize) < self.vocab)
                 .take(self.max_len)
                 .map(|&i| i as usize)
-                .collect(),
+                .collect()
+        };
+        if let Some(ids) = self.fast.as_ref().and_then(|f| f.encode(text)) {
+            return keep(&ids);
+        }
+        match self.tok.encode(text, false) {
+            Ok(enc) => keep(enc.get_ids()),
             Err(_) => Vec::new(),
         }
     }
@@ -493,6 +503,26 @@ impl Verifier {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn the_fast_tokenizer_gives_the_verifier_the_same_ids() {
+        let v = Verifier::bundled().unwrap();
+        let fast = v
+            .fast
+            .as_ref()
+            .expect("the bundled verifier has the fast path");
+        for text in [
+            "How do I reset my password?",
+            "비밀번호를 어떻게 재설정하나요?",
+            "  two  spaces\tand a tab ",
+            "Kakao톡 café “quotes” — dash",
+            "뷁 똠 햏",
+        ] {
+            let reference = v.tok.encode(text, false).unwrap().get_ids().to_vec();
+            assert_eq!(fast.encode(text), Some(reference), "{text:?}");
+        }
+        assert_eq!(fast.encode("emoji 😀"), None);
+    }
 
     /// The repository root: $HELIOS_REPO, else the first ancestor of CARGO_MANIFEST_DIR holding
     /// tools/verifier/rust/parity.json.

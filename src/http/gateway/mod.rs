@@ -393,7 +393,7 @@ fn hit(
     let mut out = HttpResponse::Ok();
     out.insert_header(("X-Helios-Cache", outcome));
     if let Some(id) = &r.entry_id {
-        out.insert_header(("X-Helios-Entry-Id", id.as_str()));
+        out.insert_header(("X-Helios-Entry-Id", &**id));
     }
     if outcome == "HIT-L3" {
         out.insert_header(("X-Helios-Similarity", format!("{:.4}", r.confidence)));
