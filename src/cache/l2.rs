@@ -390,18 +390,9 @@ impl Layer for L2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Durability, StoreSettings};
 
     fn storage(dir: &std::path::Path) -> Arc<Storage> {
-        Arc::new(
-            Storage::open(&StoreSettings {
-                data_dir: dir.to_path_buf(),
-                durability: Durability::Sync,
-                flush_interval_ms: 100,
-                sled_cache_bytes: 8 << 20,
-            })
-            .unwrap(),
-        )
+        crate::store::open_for_tests(dir)
     }
 
     fn settings(hot_bytes: u64, max_entries: u64) -> L2Settings {

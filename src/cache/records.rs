@@ -436,18 +436,9 @@ impl KeyLocks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Durability, StoreSettings};
 
     fn open_storage(dir: &std::path::Path) -> Arc<Storage> {
-        Arc::new(
-            Storage::open(&StoreSettings {
-                data_dir: dir.to_path_buf(),
-                durability: Durability::Sync,
-                flush_interval_ms: 100,
-                sled_cache_bytes: 8 << 20,
-            })
-            .unwrap(),
-        )
+        crate::store::open_for_tests(dir)
     }
 
     fn put(r: &Records, key: u128, payload: &[u8]) {

@@ -166,6 +166,21 @@ fn lock_dir(dir: &Path) -> Result<File, OpenError> {
 /// process and, once serving, its address.
 pub const LOCK_FILE: &str = "helios.lock";
 
+/// A durable (`sync`) store in `dir` with a small cache: what the core's
+/// unit tests open.
+#[cfg(test)]
+pub fn open_for_tests(dir: &Path) -> std::sync::Arc<Storage> {
+    std::sync::Arc::new(
+        Storage::open(&StoreSettings {
+            data_dir: dir.to_path_buf(),
+            durability: Durability::Sync,
+            flush_interval_ms: 100,
+            sled_cache_bytes: 8 << 20,
+        })
+        .unwrap(),
+    )
+}
+
 impl Storage {
     /// Creates (if needed), locks and opens the data directory.
     pub fn open(settings: &StoreSettings) -> Result<Storage, OpenError> {
