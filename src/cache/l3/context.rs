@@ -17,6 +17,7 @@
 //! part does. A plain `input_text` is a chat of one user turn.
 
 use super::guard::{names_agree, Guard};
+use super::verify::has_hangul;
 
 /// Marks a stored compare text that holds a chat's user turns.
 const MARK: &str = "\u{0}chat-turns/1\u{0}";
@@ -67,16 +68,6 @@ impl ChatSettings {
             false => self.threshold,
         }
     }
-}
-
-/// Whether `text` has a Hangul syllable.
-pub fn has_hangul(text: &str) -> bool {
-    text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
-}
-
-/// The final user turn of a compare text (the text itself for one turn).
-pub fn final_turn(compare: &str) -> &str {
-    turns(compare).last().copied().unwrap_or("")
 }
 
 /// The text L3 stores and compares for a request: the text itself for one
@@ -207,12 +198,6 @@ mod tests {
             "my plan is StreamMax\nI barely use it\ncancel it"
         );
         assert_eq!(standalone(&t, 9), t.join("\n"));
-    }
-
-    #[test]
-    fn the_final_turn_of_a_compare_text() {
-        assert_eq!(final_turn(&compare_text(&["a b", "c d"])), "c d");
-        assert_eq!(final_turn("one turn"), "one turn");
     }
 
     #[test]

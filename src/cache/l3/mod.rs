@@ -644,6 +644,8 @@ impl L3 {
         let q_turns = context::turns(compare);
         let window = self.settings.chat.window;
         let standalone = context::standalone(&q_turns, window);
+        // The final request: what the verifier reads.
+        let q_final = q_turns.last().copied().unwrap_or("");
         let input = standalone.as_str();
         let mut candidates = self
             .index
@@ -667,7 +669,7 @@ impl L3 {
             verifier_threshold: self
                 .verifier
                 .as_ref()
-                .map(|v| self.verifier_threshold_for(v, context::final_turn(compare))),
+                .map(|v| self.verifier_threshold_for(v, q_final)),
             outcome: if candidates.is_empty() {
                 "no_candidate"
             } else {
@@ -690,6 +692,7 @@ impl L3 {
             d.candidate = Some(key);
             let same_text = rec.base.input == compare;
             let c_turns = context::turns(&rec.base.input);
+            let c_final = c_turns.last().copied().unwrap_or("");
             let fb = self
                 .feedback
                 .read()
@@ -712,7 +715,7 @@ impl L3 {
                     &c_turns,
                 );
                 if why.is_none() && (q_turns.len() > 1 || c_turns.len() > 1) {
-                    why = self.final_veto(&mut query_final, &q_turns, &c_turns, query, &rec.vector);
+                    why = self.final_veto(&mut query_final, q_final, c_final, query, &rec.vector);
                 }
                 if let Some(why) = why {
                     self.guard_vetoes.fetch_add(1, Relaxed);
@@ -727,10 +730,6 @@ impl L3 {
                 // trained on (single requests); the context guard and the
                 // standalone cosine have judged the contexts. The same
                 // request retyped needs no verdict (see `surface`).
-                let (q_final, c_final) = (
-                    context::final_turn(compare),
-                    context::final_turn(&rec.base.input),
-                );
                 if let Some(v) = self
                     .verifier
                     .as_ref()
@@ -823,22 +822,18 @@ impl L3 {
     fn final_veto(
         &self,
         query_final: &mut Option<Vec<f32>>,
-        q_turns: &[&str],
-        c_turns: &[&str],
+        q_final: &str,
+        c_final: &str,
         query: &[f32],
         cached: &[f32],
     ) -> Option<&'static str> {
-        fn last<'a>(t: &[&'a str]) -> &'a str {
-            t.last().copied().unwrap_or("")
-        }
         if query_final.is_none() {
-            match self.embedder.embed(last(q_turns)) {
+            match self.embedder.embed(q_final) {
                 Ok(v) => *query_final = Some(v),
                 Err(_) => return Some("final request differs"),
             }
         }
-        let (Some(qf), Ok(cf)) = (query_final.as_deref(), self.embedder.embed(last(c_turns)))
-        else {
+        let (Some(qf), Ok(cf)) = (query_final.as_deref(), self.embedder.embed(c_final)) else {
             return Some("final request differs");
         };
         let sim = context::final_similarity(qf, &cf, query, cached);

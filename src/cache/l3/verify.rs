@@ -52,6 +52,12 @@ pub struct Verifier {
     sim_scale: f32,
 }
 
+/// Whether `text` has a Hangul syllable: such queries get the verifier's
+/// `threshold_hangul` (and chats the Hangul standalone threshold).
+pub fn has_hangul(text: &str) -> bool {
+    text.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
+}
+
 fn f16_to_f32(h: u16) -> f32 {
     let sign = ((h >> 15) as u32) << 31;
     let exp = ((h >> 10) & 0x1f) as u32;
@@ -272,10 +278,7 @@ impl Verifier {
     /// The calibrated threshold for this query: `threshold_hangul` from config.json when the query
     /// contains Hangul (calibrated on the Korean question sets' DEV splits), else `threshold()`.
     pub fn threshold_for(&self, query: &str) -> f32 {
-        if query
-            .chars()
-            .any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
-        {
+        if has_hangul(query) {
             self.threshold_hangul
         } else {
             self.threshold
