@@ -85,6 +85,10 @@ struct EvalArgs {
     /// Print the full results as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Isolated mode: write one JSON line per pair (label, texts, hit and
+    /// the lookup's `l3_result`) to this file.
+    #[arg(long)]
+    decisions: Option<PathBuf>,
 }
 
 fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<(), String> {
@@ -130,7 +134,20 @@ fn run_eval(settings: helios_cache::config::Settings, args: EvalArgs) -> Result<
             false => None,
         };
         let iso = match mode == "isolated" {
-            true => Some(eval::isolated(&settings, &pairs, args.threshold)?),
+            true => {
+                let mut file = match &args.decisions {
+                    Some(p) => Some(std::io::BufWriter::new(
+                        std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+                    )),
+                    None => None,
+                };
+                let out = file.as_mut().map(|f| f as &mut dyn std::io::Write);
+                let report = eval::isolated(&settings, &pairs, args.threshold, out)?;
+                if let Some(mut f) = file {
+                    std::io::Write::flush(&mut f).map_err(|e| e.to_string())?;
+                }
+                Some(report)
+            }
             false => None,
         };
         let name = path.display().to_string();

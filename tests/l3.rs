@@ -110,6 +110,62 @@ fn a_retyped_request_is_served_without_a_verdict_and_a_changed_one_is_judged() {
 }
 
 #[test]
+fn a_reframed_request_is_proven_by_rule_even_under_the_gate() {
+    // Default settings. The embedder scores a greeting or another request
+    // frame around the same words low (here under the 0.66 gate); the
+    // surface rule proves them the same request down to a 0.5 floor. A
+    // threshold the request names is kept.
+    let s = Server::start();
+    store(&s, "Is the pool open?", json!({}));
+    store(&s, "How do I enable two-factor authentication?", json!({}));
+    store(
+        &s,
+        "If I cancel my plan today, will I get a refund?",
+        json!({}),
+    );
+    for (reframed, stored) in [
+        (
+            "Hi, sorry, just wondering, is the pool open?",
+            "Is the pool open?",
+        ),
+        (
+            "Tell me how to enable two-factor authentication",
+            "How do I enable two-factor authentication?",
+        ),
+        (
+            "Will I get a refund if I cancel my plan today?",
+            "If I cancel my plan today, will I get a refund?",
+        ),
+    ] {
+        let r = lookup(&s, reframed, json!({"use_l2": false}));
+        assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{reframed}: {r}");
+        assert_eq!(
+            r["cached_response"]["answer"],
+            format!("answer to {stored}"),
+            "{r}"
+        );
+        assert!(r["l3_result"]["verifier_score"].is_null(), "{r}");
+    }
+    let below = lookup(
+        &s,
+        "Hi, sorry, just wondering, is the pool open?",
+        json!({"use_l2": false}),
+    );
+    assert!(f(&below["l3_result"]["similarity"]) < 0.66, "{below}");
+    let strict = lookup(
+        &s,
+        "Hi, sorry, just wondering, is the pool open?",
+        json!({"similarity_threshold": 0.9, "use_l2": false}),
+    );
+    assert_eq!(strict["hit"], false, "{strict}");
+    // Two arguments swapped are not the same words moved: judged, refused.
+    let other = "If I get a refund today, will I cancel my plan?";
+    let r = lookup(&s, other, json!({"use_l2": false}));
+    assert_eq!(r["hit"], false, "{other}: {r}");
+    assert!(!r["l3_result"]["verifier_score"].is_null(), "{r}");
+}
+
+#[test]
 fn the_exact_stored_text_always_finds_itself_in_l3() {
     let s = Server::start();
     store(&s, PARAPHRASE_A, json!({}));
@@ -868,8 +924,9 @@ fn the_verifier_refuses_traps_the_cosine_would_serve() {
         ("Convert 100 USD to EUR", "Convert 100 EUR to USD"),
         ("내일 서울 날씨 어때?", "내일 부산 날씨 어때?"),
     ];
+    // Reworded, not retyped or reframed by rule (`surface`): the verifier judges.
     let paraphrases = [
-        (PARAPHRASE_A, PARAPHRASE_B),
+        ("How do I set up my voicemail?", "Help me set up my voicemail"),
         ("비밀번호를 어떻게 바꾸나요?", "비밀번호 어떻게 바꿔요?"),
     ];
     let with = Server::start();

@@ -13,7 +13,7 @@
 //! baselines (the last message only, the pasted transcript), and reported as
 //! the share of should-hit pairs served and of traps served a wrong answer.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -251,13 +251,27 @@ pub struct IsolatedReport {
     pub wrong_rate: f64,
 }
 
+/// One line of [`isolated`]'s decisions file.
+#[derive(Serialize)]
+struct PairDecision<'a> {
+    label: u8,
+    a: &'a str,
+    b: &'a str,
+    hit: bool,
+    l3_result: Option<&'a super::report::L3Result>,
+}
+
 /// Isolated replay: for each pair, `a` is stored in a namespace of its own
 /// and `b` looked up there through the real waterfall (L2 and L3, as an API
 /// user would), so pairs never answer each other.
+/// With `decisions`, one JSON line per pair (`label`, `a`, `b`, `hit`, and
+/// the lookup's `l3_result`) is written to it: why each pair was served or
+/// refused, for finding what a change moved.
 pub fn isolated(
     settings: &CacheSettings,
     pairs: &[Pair],
     threshold: Option<f64>,
+    mut decisions: Option<&mut dyn std::io::Write>,
 ) -> Result<IsolatedReport, String> {
     let (_scratch, mgr) = scratch_cache(settings)?;
     let (mut served, mut missed, mut wrong, mut refused) = (0u64, 0u64, 0u64, 0u64);
@@ -269,7 +283,19 @@ pub fn isolated(
         mgr.store(&store).map_err(|e| e.to_string())?;
         let mut lookup = lookup_req(&p.b, threshold)?;
         lookup.scope = scope;
-        let hit = mgr.lookup(&lookup).map_err(|e| e.to_string())?.hit;
+        let report = mgr.lookup(&lookup).map_err(|e| e.to_string())?;
+        let hit = report.hit;
+        if let Some(out) = decisions.as_mut() {
+            let line = PairDecision {
+                label: p.label,
+                a: &p.a,
+                b: &p.b,
+                hit,
+                l3_result: report.l3_result.as_ref(),
+            };
+            let line = serde_json::to_string(&line).map_err(|e| e.to_string())?;
+            writeln!(out, "{line}").map_err(|e| e.to_string())?;
+        }
         match (p.label == 1, hit) {
             (true, true) => served += 1,
             (true, false) => missed += 1,

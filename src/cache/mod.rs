@@ -325,9 +325,19 @@ impl CacheManager {
                 return Ok(());
             }
         };
-        let outcome = self
-            .l3
-            .lookup(scope, &texts.exact, &texts.compare, &vector, threshold)?;
+        // A threshold the request names is kept even for a retyped request.
+        let floor = match req.threshold {
+            Some(t) => t,
+            None => l3::SURFACE_FLOOR.min(threshold),
+        };
+        let outcome = self.l3.lookup(
+            scope,
+            &texts.exact,
+            &texts.compare,
+            &vector,
+            threshold,
+            floor,
+        )?;
         let elapsed = t.elapsed();
         m.lookups.fetch_add(1, Relaxed);
         m.latency.record(elapsed.as_nanos() as u64);

@@ -63,8 +63,28 @@ impl Guard {
     /// Why `query` must not be answered with the entry cached for `cached`,
     /// or `None` if the checks pass.
     pub fn veto(&self, query: &str, cached: &str) -> Option<&'static str> {
+        self.veto_ordered(query, cached, true)
+    }
+
+    /// [`Guard::veto`] for two texts already proven the same words with a
+    /// clause moved ([`super::surface::same_request`]: "In 2 hours, how far
+    /// at 60 mph?" / "How far at 60 mph in 2 hours?"): their numbers and
+    /// operators must agree as a set, not in order.
+    pub fn veto_moved(&self, query: &str, cached: &str) -> Option<&'static str> {
+        self.veto_ordered(query, cached, false)
+    }
+
+    fn veto_ordered(&self, query: &str, cached: &str, ordered: bool) -> Option<&'static str> {
         if self.numbers {
-            let (q, c) = (critical(query), critical(cached));
+            let (mut q, mut c) = (critical(query), critical(cached));
+            if !ordered {
+                let key = |x: &Crit| match x {
+                    Crit::Num(n) => (0, n.clone()),
+                    Crit::Op(o) => (1, o.to_string()),
+                };
+                q.sort_by_key(key);
+                c.sort_by_key(key);
+            }
             if numbers(&q) != numbers(&c) {
                 return Some("numbers differ");
             }
@@ -552,6 +572,24 @@ mod tests {
         assert_eq!(ALL.veto("order 1234 refund", "refund for order 1234"), None);
         assert_eq!(
             ALL.veto("refund order A1234", "refund order A1235"),
+            Some("numbers differ")
+        );
+    }
+
+    #[test]
+    fn a_moved_clause_keeps_its_numbers_as_a_set() {
+        let (a, b) = (
+            "In 2 hours, how far does a car going 60 mph travel?",
+            "How far does a car going 60 mph travel in 2 hours?",
+        );
+        assert_eq!(ALL.veto(a, b), Some("numbers differ"));
+        assert_eq!(ALL.veto_moved(a, b), None);
+        assert_eq!(
+            ALL.veto_moved("What's -5 plus 3?", "What's 5 plus 3?"),
+            Some("numbers differ")
+        );
+        assert_eq!(
+            ALL.veto_moved("In 2 hours at 60 mph", "In 3 hours at 60 mph"),
             Some("numbers differ")
         );
     }

@@ -51,6 +51,12 @@ const COUNTERS_KEY: &str = "l3_counters";
 /// Neighbours fetched per lookup: the best live one (not expired) is the candidate.
 const TOP_K: usize = 4;
 
+/// The lowest cosine at which a candidate under the default gate is still
+/// checked for being the same request retyped or reframed ([`surface`]):
+/// the rule is strict, the floor only keeps it to candidates on the same
+/// subject. A request that names its own threshold gets that threshold.
+pub const SURFACE_FLOOR: f64 = 0.5;
+
 /// L3 configuration.
 #[derive(Debug, Clone)]
 pub struct L3Settings {
@@ -627,6 +633,9 @@ impl L3 {
     /// With one, each candidate above the gate is judged in order, since the
     /// verifier reads both texts and a weaker neighbour may be the paraphrase.
     ///
+    /// Under the `gate`, down to `floor`, only a single request proven the
+    /// same as the candidate ([`surface`]) is served.
+    ///
     /// `exact` is the request's exact-match text (its entry key), `compare`
     /// what the context guard compares ([`context::compare_text`]: the text
     /// itself, or a chat's user turns), `query` the embedding of its
@@ -638,6 +647,7 @@ impl L3 {
         compare: &str,
         query: &[f32],
         gate: f64,
+        floor: f64,
     ) -> Result<L3Outcome, CacheError> {
         // What feedback reads: the standalone text (for a plain request,
         // the request itself). The verifier reads the final requests.
@@ -682,17 +692,26 @@ impl L3 {
         let mut query_final: Option<Vec<f32>> = None;
         for (vk, sim) in candidates {
             let sim = (sim as f64).min(1.0);
-            if sim < gate {
+            let below_gate = sim < gate;
+            if below_gate && (sim < floor || q_turns.len() > 1) {
                 break;
             }
             let Some((key, expires_ms, rec)) = self.candidate(scope, vk, now)? else {
                 continue;
             };
-            d.judged += 1;
-            d.candidate = Some(key);
             let same_text = rec.base.input == compare;
             let c_turns = context::turns(&rec.base.input);
             let c_final = c_turns.last().copied().unwrap_or("");
+            // Under the gate only the same request retyped or reframed (one
+            // turn each) is judged: the embedder scores a greeting or a
+            // request frame around it low, the rule proves it.
+            let retyped = !same_text && surface::same_request(q_final, c_final);
+            let single = q_turns.len() == 1 && c_turns.len() == 1;
+            if below_gate && !(single && retyped) {
+                continue;
+            }
+            d.judged += 1;
+            d.candidate = Some(key);
             let fb = self
                 .feedback
                 .read()
@@ -708,12 +727,20 @@ impl L3 {
                 continue;
             }
             if !same_text {
-                let mut why = context::veto(
-                    &self.settings.guard,
-                    &self.settings.chat,
-                    &q_turns,
-                    &c_turns,
-                );
+                // A single request proven the same words (`surface`) may
+                // have a clause moved, so its numbers are compared as a set
+                // ("In 2 hours, how far at 60 mph" / "How far at 60 mph in
+                // 2 hours"); the guard still runs (a sign or a name the
+                // words leave out).
+                let mut why = match single && retyped {
+                    true => self.settings.guard.veto_moved(q_final, c_final),
+                    false => context::veto(
+                        &self.settings.guard,
+                        &self.settings.chat,
+                        &q_turns,
+                        &c_turns,
+                    ),
+                };
                 if why.is_none() && (q_turns.len() > 1 || c_turns.len() > 1) {
                     why = self.final_veto(&mut query_final, q_final, c_final, query, &rec.vector);
                 }
@@ -730,11 +757,7 @@ impl L3 {
                 // trained on (single requests); the context guard and the
                 // standalone cosine have judged the contexts. The same
                 // request retyped needs no verdict (see `surface`).
-                if let Some(v) = self
-                    .verifier
-                    .as_ref()
-                    .filter(|_| !surface::same_request(q_final, c_final))
-                {
+                if let Some(v) = self.verifier.as_ref().filter(|_| !retyped) {
                     let score = self.verify(v, q_final, key, c_final);
                     let needed = match self.settings.verifier_veto {
                         Some(veto) if sim >= self.precise => veto,
