@@ -22,6 +22,9 @@
 //! `--ef 128,256` lists the expansion_search values tried on raw graphs;
 //! `--conn` and `--ef-add` set their graph parameters. `--cache FILE` keeps
 //! the embeddings between runs (the 1M corpus takes minutes to embed).
+//! `--save-load DIR` also saves each `index` variant's graph there as L3
+//! does, loads it into a fresh index (what a restart costs) and searches
+//! the loaded graph again.
 //!
 //! Run: `cargo run --release --example index_recall -- --size 100000 --queries 2000 --variants index,f32,i8:16`
 
@@ -313,6 +316,31 @@ fn main() {
             );
             let o = measure(&queries, &exact, |q| index.search(1, q, 4).unwrap());
             report("k=4", &o);
+            if let Some(dir) = arg_str("--save-load") {
+                // What a restart costs: save the graph as L3 does, drop it,
+                // load it into a fresh index, and search again.
+                let stem = std::path::Path::new(&dir).join("scope-1");
+                std::fs::create_dir_all(&dir).unwrap();
+                let t = Instant::now();
+                index.save_graph(1, &stem).unwrap();
+                let save_s = t.elapsed().as_secs_f64();
+                drop(index);
+                let t = Instant::now();
+                let loaded = VectorIndex::with_options(embedder.dims(), opts);
+                let keys = loaded.load_graph(1, &stem).unwrap();
+                let load_s = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let first = loaded.search(1, &queries[0], 4).unwrap();
+                println!(
+                    "{variant}: saved in {save_s:.1} s, loaded {} vectors in {load_s:.2} s, first search {:.2} ms ({} hits) [load {}]",
+                    keys.len(),
+                    t.elapsed().as_secs_f64() * 1e3,
+                    first.len(),
+                    load()
+                );
+                let o = measure(&queries, &exact, |q| loaded.search(1, q, 4).unwrap());
+                report("k=4 after load", &o);
+            }
             continue;
         }
         let (quantization, rescore) = parse_kind(variant);

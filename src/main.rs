@@ -85,8 +85,9 @@ struct EvalArgs {
     /// Print the full results as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Isolated mode: write one JSON line per pair (label, texts, hit and
-    /// the lookup's `l3_result`) to this file.
+    /// Isolated and conversation modes (the latter as messages): write one
+    /// JSON line per pair (label, texts or id, hit and the lookup's
+    /// `l3_result`) to this file.
     #[arg(long)]
     decisions: Option<PathBuf>,
 }
@@ -225,7 +226,17 @@ fn run_chat_eval(
                 eval::ChatAs::Messages => args.threshold,
                 _ => Some(threshold),
             };
-            let r = eval::chat_replay(&settings, &pairs, *how, t)?;
+            let mut file = match (&args.decisions, how) {
+                (Some(p), eval::ChatAs::Messages) => Some(std::io::BufWriter::new(
+                    std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+                )),
+                _ => None,
+            };
+            let out = file.as_mut().map(|f| f as &mut dyn std::io::Write);
+            let r = eval::chat_replay(&settings, &pairs, *how, t, out)?;
+            if let Some(mut f) = file {
+                std::io::Write::flush(&mut f).map_err(|e| e.to_string())?;
+            }
             if !args.json {
                 eval::print_chat_report(&name, &r);
             }

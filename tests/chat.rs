@@ -215,6 +215,37 @@ fn the_verifier_judges_the_final_requests_of_two_chats() {
 }
 
 #[test]
+fn a_reframed_final_request_in_the_same_chat_is_served_by_default() {
+    // Default settings: the final request in another frame ("How do I …" /
+    // "Tell me how to …") is the same request (`surface`), so neither the
+    // final-turn cosine nor the verifier refuses it; the context still
+    // decides, so the same words after the gym chat are refused.
+    let s = Server::start();
+    let with_final = |base: Value, text: &str| {
+        let mut c = base;
+        let last = c.as_array().unwrap().len() - 1;
+        c[last]["content"] = json!(text);
+        c
+    };
+    store(
+        &s,
+        &with_final(streaming(), "how do I cancel it?"),
+        "streaming cancellation steps",
+    );
+    let r = lookup(
+        &s,
+        &with_final(streaming(), "Could you tell me how to cancel it, please?"),
+    );
+    assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{r}");
+    assert!(r["l3_result"]["verifier_score"].is_null(), "{r}");
+    let r = lookup(
+        &s,
+        &with_final(gym(), "Could you tell me how to cancel it, please?"),
+    );
+    assert_eq!(r["hit"], false, "{r}");
+}
+
+#[test]
 fn system_messages_scope_like_system_prompt() {
     let s = Server::start();
     store(&s, &streaming(), "streaming cancellation steps");

@@ -926,7 +926,10 @@ fn the_verifier_refuses_traps_the_cosine_would_serve() {
     ];
     // Reworded, not retyped or reframed by rule (`surface`): the verifier judges.
     let paraphrases = [
-        ("How do I set up my voicemail?", "Help me set up my voicemail"),
+        (
+            "What time does the last train to Brighton leave?",
+            "Tell me what time the last train to Brighton leaves",
+        ),
         ("비밀번호를 어떻게 바꾸나요?", "비밀번호 어떻게 바꿔요?"),
     ];
     let with = Server::start();

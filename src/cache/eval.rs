@@ -637,11 +637,24 @@ pub struct ChatReplayReport {
 /// Conversation replay through a real cache: each pair gets its own
 /// namespace (so pairs never answer each other); `a` is stored, `b` looked
 /// up through the whole waterfall.
+/// One line of [`chat_replay`]'s decisions file.
+#[derive(Serialize)]
+struct ChatDecision<'a> {
+    id: Option<&'a str>,
+    category: Option<&'a str>,
+    label: u8,
+    hit: bool,
+    l3_result: Option<&'a super::report::L3Result>,
+}
+
+/// With `decisions`, one JSON line per pair (`id`, `category`, `label`,
+/// `hit` and the lookup's `l3_result`) is written to it.
 pub fn chat_replay(
     settings: &CacheSettings,
     pairs: &[ChatPair],
     how: ChatAs,
     threshold: Option<f64>,
+    mut decisions: Option<&mut dyn std::io::Write>,
 ) -> Result<ChatReplayReport, String> {
     let dir = std::env::temp_dir().join(format!(
         "helios-eval-chat-{}-{}",
@@ -676,6 +689,17 @@ pub fn chat_replay(
         lookup.layers = Layers::from_flags(Some(false), None, None);
         lookup.threshold = threshold;
         let r = mgr.lookup(&lookup).map_err(|e| e.to_string())?;
+        if let Some(out) = decisions.as_mut() {
+            let line = ChatDecision {
+                id: p.id.as_deref(),
+                category: p.category.as_deref(),
+                label: p.label,
+                hit: r.hit,
+                l3_result: r.l3_result.as_ref(),
+            };
+            let line = serde_json::to_string(&line).map_err(|e| e.to_string())?;
+            writeln!(out, "{line}").map_err(|e| e.to_string())?;
+        }
         let layer = r.hit.then_some(r.layer).flatten();
         report.all.add(p.label, layer);
         let lang = p.lang.clone().unwrap_or_else(|| "-".into());

@@ -741,7 +741,7 @@ impl L3 {
                         &c_turns,
                     ),
                 };
-                if why.is_none() && (q_turns.len() > 1 || c_turns.len() > 1) {
+                if why.is_none() && !retyped && (q_turns.len() > 1 || c_turns.len() > 1) {
                     why = self.final_veto(&mut query_final, q_final, c_final, query, &rec.vector);
                 }
                 if let Some(why) = why {

@@ -94,6 +94,33 @@ const COURTESY_RUNS: &[&[&str]] = &[
     &["i", "was", "wondering"],
     &["i", "hope", "this", "is", "right", "place", "to", "ask"],
     &["it", "is", "urgent"],
+    &["thanks", "lot"],
+    &["thanks", "so", "much"],
+    &["thanks", "again"],
+    &["thank", "you", "very", "much"],
+    &["i", "really", "appreciate", "it"],
+    &["i", "appreciate", "it"],
+    &["appreciate", "it"],
+    &["much", "appreciated"],
+    &["any", "help", "appreciated"],
+    &["any", "help", "is", "appreciated"],
+    &["please", "advise"],
+    &["sorry", "if", "this", "is", "silly", "question"],
+    &["sorry", "if", "this", "is", "dumb", "question"],
+    &["sorry", "if", "this", "is", "stupid", "question"],
+    &["sorry", "for", "bother"],
+    &["have", "nice", "day"],
+    &["have", "good", "day"],
+    &["kind", "regards"],
+    &["best", "regards"],
+    &["regards"],
+    &["hi", "there"],
+    &["hello", "there"],
+    &["good", "morning"],
+    &["good", "afternoon"],
+    &["good", "evening"],
+    &["i", "have", "question"],
+    &["quick", "one"],
 ];
 
 /// Request frames that ask the same thing, each mapped to one canonical
@@ -138,6 +165,29 @@ const FRAMES: &[(&[&str], &str)] = &[
     (&["is", "there", "way", "to"], "how-to"),
     (&["what", "is", "way", "to"], "how-to"),
     (&["what", "are", "steps", "to"], "how-to"),
+    (&["is", "there", "any", "way", "to"], "how-to"),
+    (&["is", "there", "way", "i", "can"], "how-to"),
+    (&["what", "is", "process", "to"], "how-to"),
+    (&["what", "is", "procedure", "to"], "how-to"),
+    (&["what", "do", "i", "need", "to", "do", "to"], "how-to"),
+    (&["what", "do", "i", "do", "to"], "how-to"),
+    (&["any", "idea", "how", "to"], "how-to"),
+    (&["do", "you", "know", "how", "i", "can"], "how-to"),
+    (&["help", "me"], "how-to"),
+    (&["help", "me", "to"], "how-to"),
+    (&["can", "you", "help", "me"], "how-to"),
+    (&["could", "you", "help", "me"], "how-to"),
+    (&["can", "you", "help", "me", "to"], "how-to"),
+    (&["could", "you", "help", "me", "to"], "how-to"),
+    // The same with a gerund after it ("Walk me through filing a claim"
+    // = "How do I file a claim?"): see `gerund_of`.
+    (&["walk", "me", "through"], "how-to"),
+    (&["guide", "me", "through"], "how-to"),
+    (&["what", "is", "process", "for"], "how-to"),
+    (&["what", "is", "procedure", "for"], "how-to"),
+    (&["can", "you", "help", "me", "with"], "how-to"),
+    (&["could", "you", "help", "me", "with"], "how-to"),
+    (&["help", "me", "with"], "how-to"),
     // "can i": asking whether something is allowed or possible.
     (&["can", "i"], "can-i"),
     (&["could", "i"], "can-i"),
@@ -187,6 +237,9 @@ const FRAMES: &[(&[&str], &str)] = &[
     (&["i", "want", "to", "know"], ""),
     (&["i", "would", "like", "to", "know"], ""),
     (&["do", "you", "know"], ""),
+    (&["do", "you", "happen", "to", "know"], ""),
+    (&["i", "wanted", "to", "ask"], ""),
+    (&["i", "would", "like", "to", "ask"], ""),
 ];
 
 /// Words that open a block English may move from one end of a sentence to
@@ -275,8 +328,93 @@ fn raw_words(sentence: &str) -> Vec<String> {
         }
     }
     out.retain(|w| !ARTICLES.contains(&w.as_str()));
+    for w in out.iter_mut() {
+        if let Some((_, full)) = ABBREVIATIONS
+            .iter()
+            .find(|(short, _)| short.contains(&w.as_str()))
+        {
+            *w = full.to_string();
+        }
+    }
     out
 }
+
+/// Abbreviations and chat spellings, each group read as one word: units
+/// ("cm" = "centimeters" = "centimeter") and common short forms ("acct",
+/// "pwd", "u", "ur"). Only unambiguous ones: "min" (minute or minimum),
+/// "app", "r" or "in" are left alone.
+const ABBREVIATIONS: &[(&[&str], &str)] = &[
+    (&["u"], "you"),
+    (&["ur"], "your"),
+    (&["acct", "acc"], "account"),
+    (&["pw", "pwd", "passwd"], "password"),
+    (&["info"], "information"),
+    (&["msg", "msgs"], "message"),
+    (&["approx"], "approximately"),
+    (&["dept"], "department"),
+    (&["qty"], "quantity"),
+    (&["govt"], "government"),
+    (&["diff"], "difference"),
+    (
+        &[
+            "mm",
+            "millimeter",
+            "millimeters",
+            "millimetre",
+            "millimetres",
+        ],
+        "millimeter",
+    ),
+    (
+        &[
+            "cm",
+            "cms",
+            "centimeter",
+            "centimeters",
+            "centimetre",
+            "centimetres",
+        ],
+        "centimeter",
+    ),
+    (
+        &[
+            "km",
+            "kms",
+            "kilometer",
+            "kilometers",
+            "kilometre",
+            "kilometres",
+        ],
+        "kilometer",
+    ),
+    (
+        &["kg", "kgs", "kilo", "kilos", "kilogram", "kilograms"],
+        "kilogram",
+    ),
+    (&["lb", "lbs", "pound", "pounds"], "pound"),
+    (&["oz", "ounce", "ounces"], "ounce"),
+    (&["ft", "foot", "feet"], "foot"),
+    (&["mi", "mile", "miles"], "mile"),
+    (
+        &["tbsp", "tbsps", "tablespoon", "tablespoons"],
+        "tablespoon",
+    ),
+    (&["tsp", "tsps", "teaspoon", "teaspoons"], "teaspoon"),
+    (
+        &[
+            "ml",
+            "milliliter",
+            "milliliters",
+            "millilitre",
+            "millilitres",
+        ],
+        "milliliter",
+    ),
+    (&["hr", "hrs", "hour", "hours"], "hour"),
+    (&["mins", "minute", "minutes"], "minute"),
+    (&["yr", "yrs", "year", "years"], "year"),
+    (&["wk", "wks", "week", "weeks"], "week"),
+];
 
 /// Whether "X's" is "X is" (a pronoun or question word) rather than a
 /// possessive.
@@ -422,7 +560,71 @@ fn one_word_apart(wa: &[String], wb: &[String]) -> bool {
         return false;
     };
     let (cx, cy): (Vec<char>, Vec<char>) = (x.chars().collect(), y.chars().collect());
-    one_slip(&cx, &cy) || synonyms(x, y)
+    let at = wa.iter().zip(wb).position(|(x, y)| x != y).unwrap_or(0);
+    let after_how_to = at > 0 && wa[at - 1] == "how-to";
+    one_slip(&cx, &cy)
+        || synonyms(x, y)
+        || spelling_variants(x, y)
+        || (after_how_to && (gerund_of(x, y) || gerund_of(y, x)))
+}
+
+/// Whether `g` is the gerund of the verb `base` ("filing" / "file",
+/// "shipping" / "ship", "connecting" / "connect", "lying" / "lie").
+fn gerund_of(g: &str, base: &str) -> bool {
+    let Some(stem) = g.strip_suffix("ing") else {
+        return false;
+    };
+    stem == base
+        || base
+            .strip_suffix('e')
+            .is_some_and(|b| b == stem && !b.is_empty())
+        || base
+            .strip_suffix("ie")
+            .is_some_and(|b| stem == format!("{b}y"))
+        || (stem.len() == base.len() + 1
+            && stem.starts_with(base)
+            && stem.ends_with(|c| base.ends_with(c)))
+}
+
+/// British and American spellings of one word: "colour" / "color",
+/// "centre" / "center", "organise" / "organize", "cancelled" / "canceled".
+fn spelling_variants(a: &str, b: &str) -> bool {
+    let american = |w: &str| -> String {
+        let mut w = w.to_string();
+        for (uk, us) in [
+            ("isation", "ization"),
+            ("ising", "izing"),
+            ("ised", "ized"),
+            ("ise", "ize"),
+            ("ises", "izes"),
+        ] {
+            if w.len() >= 6 && w.ends_with(uk) {
+                w = format!("{}{us}", &w[..w.len() - uk.len()]);
+                break;
+            }
+        }
+        if w.len() >= 5 {
+            for (uk, us) in [("our", "or"), ("ours", "ors"), ("re", "er"), ("res", "ers")] {
+                if w.ends_with(uk) {
+                    w = format!("{}{us}", &w[..w.len() - uk.len()]);
+                    break;
+                }
+            }
+        }
+        for (uk, us) in [
+            ("elled", "eled"),
+            ("elling", "eling"),
+            ("alled", "aled"),
+            ("alling", "aling"),
+        ] {
+            if w.len() >= 7 && w.ends_with(uk) {
+                w = format!("{}{us}", &w[..w.len() - uk.len()]);
+                break;
+            }
+        }
+        w
+    };
+    a != b && american(a) == american(b)
 }
 
 /// English one-word synonym pairs from WordNet 3.0, each word's most
@@ -565,6 +767,21 @@ mod tests {
                 "I need to change my flight please. It's urgent.",
                 "I need to change my flight.",
             ),
+            ("How many cm in an inch?", "How many centimeters in an inch?"),
+            ("How many tbsp are in a cup?", "How many tablespoons are in a cup?"),
+            ("can u reset my pwd", "Can you reset my password?"),
+            ("How do I file a claim?", "Guide me through filing a claim"),
+            (
+                "How do I connect my phone to the car's Bluetooth?",
+                "Walk me through connecting my phone to the car's Bluetooth",
+            ),
+            ("How do I set up my voicemail?", "Help me set up my voicemail"),
+            ("Can I change the colour?", "Can I change the color?"),
+            ("Was my order cancelled?", "Was my order canceled?"),
+            (
+                "Hi there, how do I open a new tab in Chrome? Thanks a lot, I really appreciate it.",
+                "How do I open a new tab in Chrome?",
+            ),
             ("비밀번호 변경", "비밀번호변경"),
             ("혹시 환불 가능한가요?", "환불 가능한가요"),
         ] {
@@ -626,6 +843,11 @@ mod tests {
             ("Is the store open?", "Is the store closed?"),
             ("Can I buy a big car?", "Can I purchase a large car?"),
             ("Is a deposit required?", "Is a deposition required?"),
+            ("Has my form been filled?", "Has my form been filed?"),
+            ("How many cm in an inch?", "How many mm in an inch?"),
+            ("How do I file a claim?", "Guide me through finding a claim"),
+            ("Is the tour free?", "Is the tor free?"),
+            ("How many for dinner?", "How many four dinner?"),
             ("Is it well known?", "Is it known?"),
             ("", ""),
         ] {
