@@ -166,6 +166,7 @@ const FRAMES: &[(&[&str], &str)] = &[
     (&["what", "is", "way", "to"], "how-to"),
     (&["what", "are", "steps", "to"], "how-to"),
     (&["is", "there", "any", "way", "to"], "how-to"),
+    (&["steps", "to"], "how-to"),
     (&["is", "there", "way", "i", "can"], "how-to"),
     (&["what", "is", "process", "to"], "how-to"),
     (&["what", "is", "procedure", "to"], "how-to"),
@@ -297,7 +298,18 @@ fn expand(word: &str, out: &mut Vec<String>) {
 /// dropped: "user's" = "users"), split at everything that is not a letter
 /// or digit, articles removed, "&" read as "and".
 fn raw_words(sentence: &str) -> Vec<String> {
-    let lowered = sentence.to_lowercase().replace('&', " and ");
+    let mut lowered = String::with_capacity(sentence.len() + 8);
+    let mut prev = ' ';
+    for c in sentence.to_lowercase().chars() {
+        match c {
+            '&' => lowered.push_str(" and "),
+            // "C++", "C#", "F#" are names: their signs are letters here.
+            '+' if prev.is_alphanumeric() || prev == '+' => lowered.push_str("plus"),
+            '#' if prev.is_alphanumeric() => lowered.push_str("sharp"),
+            _ => lowered.push(c),
+        }
+        prev = c;
+    }
     let mut out = Vec::new();
     for token in lowered.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '\u{2019}')) {
         let token = token.trim_matches(|c| c == '\'' || c == '\u{2019}');
@@ -480,6 +492,13 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
             }
             i += 1;
         }
+        // An embedded question is the question: "(Explain) what a 401(k)
+        // is" = "What is a 401(k)?" (whose "what is" was dropped above).
+        if out.len() >= 3 && out[0] == "what" && matches!(out[out.len() - 1].as_str(), "is" | "are")
+        {
+            out.pop();
+            out.remove(0);
+        }
         if !out.is_empty() {
             all_sentences.push(out);
         }
@@ -646,11 +665,39 @@ fn synonyms(a: &str, b: &str) -> bool {
             .collect()
     });
     let known = |a: &str, b: &str| pairs.contains(&(a.min(b), a.max(b)));
-    known(a, b)
-        || match (a.strip_suffix('s'), b.strip_suffix('s')) {
-            (Some(sa), Some(sb)) => known(sa, sb),
-            _ => false,
+    if known(a, b) {
+        return true;
+    }
+    // The same inflection of two synonyms: "items" / "products",
+    // "largest" / "biggest", "cancelled" / "called off".
+    ["s", "es", "ed", "ing", "er", "est", "ly"]
+        .iter()
+        .any(
+            |suffix| match (a.strip_suffix(suffix), b.strip_suffix(suffix)) {
+                (Some(sa), Some(sb)) => {
+                    let (ba, bb) = (stems(sa), stems(sb));
+                    ba.iter().any(|x| bb.iter().any(|y| known(x, y)))
+                }
+                _ => false,
+            },
+        )
+}
+
+/// The base forms a word minus its suffix may be: itself, with a final
+/// "e" restored ("larg" → "large"), undoubled ("bigg" → "big"), or "i" →
+/// "y" ("happi" → "happy").
+fn stems(stem: &str) -> Vec<String> {
+    let mut out = vec![stem.to_string(), format!("{stem}e")];
+    if let Some(s) = stem.strip_suffix('i') {
+        out.push(format!("{s}y"));
+    }
+    let mut chars = stem.chars();
+    if let (Some(x), Some(y)) = (chars.next_back(), chars.clone().next_back()) {
+        if x == y {
+            out.push(chars.as_str().to_string());
         }
+    }
+    out
 }
 
 /// `b` is `a` with a block moved whole from one end to the other
@@ -782,6 +829,12 @@ mod tests {
                 "Hi there, how do I open a new tab in Chrome? Thanks a lot, I really appreciate it.",
                 "How do I open a new tab in Chrome?",
             ),
+            ("What is the largest ocean?", "What is the biggest ocean?"),
+            ("What is a 401(k)?", "Explain what a 401(k) is"),
+            (
+                "What are the steps to request parental leave?",
+                "Describe the steps to request parental leave",
+            ),
             ("비밀번호 변경", "비밀번호변경"),
             ("혹시 환불 가능한가요?", "환불 가능한가요"),
         ] {
@@ -845,6 +898,8 @@ mod tests {
             ("Is a deposit required?", "Is a deposition required?"),
             ("Has my form been filled?", "Has my form been filed?"),
             ("How many cm in an inch?", "How many mm in an inch?"),
+            ("What are pointers in C++?", "What are pointers in C?"),
+            ("Is C# hard to learn?", "Is C hard to learn?"),
             ("How do I file a claim?", "Guide me through finding a claim"),
             ("Is the tour free?", "Is the tor free?"),
             ("How many for dinner?", "How many four dinner?"),

@@ -273,7 +273,35 @@ pub fn apart(a: &[Vec<String>], b: &[Vec<String>]) -> bool {
     if negated(x) || negated(y) {
         return false;
     }
-    flipped(x, y) || flipped(y, x) || wh_subject(x, y) || wh_subject(y, x)
+    flipped(x, y)
+        || flipped(y, x)
+        || wh_subject(x, y)
+        || wh_subject(y, x)
+        || asked_to_do(x, y)
+        || asked_to_do(y, x)
+}
+
+/// `p` = "will/can/could/would N be PARTICIPLE REST" and `q` = "VERB N
+/// REST": the request "Will you delete my data …?" after its "will you"
+/// frame was dropped ([`super::sentences`]).
+fn asked_to_do(p: &[String], q: &[String]) -> bool {
+    let Some((aux, rest)) = p.split_first() else {
+        return false;
+    };
+    if !matches!(aux.as_str(), "will" | "can" | "could" | "would") {
+        return false;
+    }
+    let Some((verb, object)) = q.split_first() else {
+        return false;
+    };
+    (1..rest.len()).any(|j| {
+        let (subject, after) = rest.split_at(j);
+        matches!(after, [be, part, tail @ ..] if be == "be"
+            && participle_of(part, verb)
+            && object.len() == subject.len() + tail.len()
+            && object.starts_with(subject)
+            && object.ends_with(tail))
+    })
 }
 
 /// `p` a passive question and `q` the same in the active voice.
@@ -448,6 +476,10 @@ mod tests {
                 "By whom was the telephone invented?",
             ),
             (
+                "Will my data be deleted if I close the account?",
+                "Will you delete my data if I close the account?",
+            ),
+            (
                 "We'd like to book the room. Is a deposit required to book it?",
                 "We'd like to book the room. Do you require a deposit to book it?",
             ),
@@ -481,6 +513,10 @@ mod tests {
             // "I" is no unnamed agent of a question about what happened.
             ("Was my payment received?", "Did I receive my payment?"),
             ("Who wrote Hamlet?", "By whom was Macbeth written?"),
+            (
+                "Will my data be deleted if I close the account?",
+                "Will you export my data if I close the account?",
+            ),
         ] {
             assert!(!same_request(a, b), "{a} / {b}");
             assert!(!same_request(b, a), "{b} / {a}");
