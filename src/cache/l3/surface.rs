@@ -60,6 +60,110 @@ const COURTESY: &[&str] = &[
     "제발",
 ];
 
+/// The words a clause made only of greetings, thanks, apologies, wishes
+/// and hedges is built from ("Hi team, hope all is well and that you had a
+/// lovely weekend", "I hope this is the right place to ask", "Thanks so
+/// much for your time"): such a clause asks nothing and is dropped. No
+/// auxiliary that opens a question ("can", "is" only inside a wish), no
+/// negation, no content noun or verb is here, so a clause that asks or
+/// states something is always kept.
+const COURTESY_CLAUSE: &[&str] = &[
+    "hi",
+    "hello",
+    "hey",
+    "dear",
+    "greetings",
+    "team",
+    "folks",
+    "guys",
+    "everyone",
+    "all",
+    "there",
+    "sir",
+    "madam",
+    "thank",
+    "thanks",
+    "thx",
+    "ty",
+    "appreciate",
+    "appreciated",
+    "grateful",
+    "cheers",
+    "sorry",
+    "apologies",
+    "apologise",
+    "apologize",
+    "bother",
+    "bothering",
+    "trouble",
+    "disturb",
+    "hope",
+    "hoping",
+    "well",
+    "good",
+    "nice",
+    "lovely",
+    "great",
+    "day",
+    "morning",
+    "afternoon",
+    "evening",
+    "weekend",
+    "just",
+    "quick",
+    "question",
+    "wondering",
+    "curious",
+    "silly",
+    "dumb",
+    "stupid",
+    "right",
+    "place",
+    "ask",
+    "asking",
+    "wanted",
+    "so",
+    "very",
+    "much",
+    "really",
+    "lot",
+    "again",
+    "advance",
+    "in",
+    "for",
+    "your",
+    "you",
+    "me",
+    "i",
+    "we",
+    "this",
+    "that",
+    "it",
+    "is",
+    "was",
+    "had",
+    "and",
+    "to",
+    "of",
+    "if",
+    "regards",
+    "best",
+    "kind",
+    "sincerely",
+    "time",
+    "help",
+    "please",
+    "kindly",
+    "ok",
+    "okay",
+    "um",
+    "uh",
+    "hmm",
+    "am",
+    "are",
+    "be",
+];
+
 /// Articles: "cancel the order" and "cancel an order" ask the same.
 const ARTICLES: &[&str] = &["a", "an", "the"];
 
@@ -457,6 +561,10 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
     let mut all_sentences = Vec::new();
     for sentence in text.split(['.', '?', '!', ';', ':', '\n', ',']) {
         let all = raw_words(sentence);
+        if all.iter().all(|w| COURTESY_CLAUSE.contains(&w.as_str())) {
+            // Greetings, thanks, apologies and wishes only: no request.
+            continue;
+        }
         let mut out = Vec::new();
         let mut i = 0;
         'next: while i < all.len() {
@@ -835,6 +943,14 @@ mod tests {
                 "What are the steps to request parental leave?",
                 "Describe the steps to request parental leave",
             ),
+            (
+                "Hi team, hope all is well and that you had a lovely weekend. How do I add a user?",
+                "How do I add a user?",
+            ),
+            (
+                "Sorry if this is a silly question, but how do I open a new tab in Chrome?",
+                "How do I open a new tab in Chrome?",
+            ),
             ("비밀번호 변경", "비밀번호변경"),
             ("혹시 환불 가능한가요?", "환불 가능한가요"),
         ] {
@@ -900,6 +1016,13 @@ mod tests {
             ("How many cm in an inch?", "How many mm in an inch?"),
             ("What are pointers in C++?", "What are pointers in C?"),
             ("Is C# hard to learn?", "Is C hard to learn?"),
+            // A clause that states or asks something is never courtesy.
+            (
+                "How do I add a user? I am on the free plan.",
+                "How do I add a user?",
+            ),
+            ("Is it free? Can I?", "Is it free?"),
+            ("Is it free? It is not.", "Is it free?"),
             ("How do I file a claim?", "Guide me through finding a claim"),
             ("Is the tour free?", "Is the tor free?"),
             ("How many for dinner?", "How many four dinner?"),
