@@ -215,6 +215,40 @@ fn the_verifier_judges_the_final_requests_of_two_chats() {
 }
 
 #[test]
+fn small_talk_turns_are_not_context() {
+    // The same chat with "ok I'm back at my desk" / "got it, thanks" turns
+    // in it: those turns say nothing, so they are left out of the context
+    // the chat is compared and embedded by, and it is served as the same
+    // chat; the same small talk before the gym chat still is not.
+    let s = Server::start();
+    store(&s, &streaming(), "streaming cancellation steps");
+    let mut chatty = streaming().as_array().unwrap().clone();
+    let last = chatty.pop().unwrap();
+    for (role, content) in [
+        ("user", "ok I'm back at my desk"),
+        ("assistant", "Welcome back!"),
+        ("user", "got it, thanks"),
+        ("assistant", "You're welcome!"),
+    ] {
+        chatty.push(json!({"role": role, "content": content}));
+    }
+    chatty.push(last);
+    let r = lookup(&s, &Value::Array(chatty));
+    assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{r}");
+    assert_eq!(
+        r["cached_response"]["answer"],
+        "streaming cancellation steps"
+    );
+    let mut gym_chatty = gym().as_array().unwrap().clone();
+    let last = gym_chatty.pop().unwrap();
+    gym_chatty.push(json!({"role": "user", "content": "ok I'm back at my desk"}));
+    gym_chatty.push(json!({"role": "assistant", "content": "Welcome back!"}));
+    gym_chatty.push(last);
+    let r = lookup(&s, &Value::Array(gym_chatty));
+    assert_eq!(r["hit"], false, "{r}");
+}
+
+#[test]
 fn a_reframed_final_request_in_the_same_chat_is_served_by_default() {
     // Default settings: the final request in another frame ("How do I …" /
     // "Tell me how to …") is the same request (`surface`), so neither the

@@ -756,7 +756,10 @@ pub fn chat_sweep(
         let (_, _, ca) = chat_request(&p.a, ChatAs::Messages, "x")?;
         let (_, _, cb) = chat_request(&p.b, ChatAs::Messages, "x")?;
         let (ca, cb) = (ca.expect("messages"), cb.expect("messages"));
-        let (ta, tb) = (ca.user_texts(), cb.user_texts());
+        let (ta, tb) = (
+            context::context_turns(&ca.user_texts()),
+            context::context_turns(&cb.user_texts()),
+        );
         let exact = ca.canonical() == cb.canonical() && ca.system() == cb.system();
         let emb = |t: &str| embedder.embed(t).ok();
         let vectors = (

@@ -127,7 +127,7 @@ impl<'a> RequestTexts<'a> {
                 standalone: Cow::Borrowed(input),
             },
             Some(c) => {
-                let turns = c.user_texts();
+                let turns = l3::context::context_turns(&c.user_texts());
                 RequestTexts {
                     exact: Cow::Owned(c.canonical()),
                     compare: Cow::Owned(l3::context::compare_text(&turns)),

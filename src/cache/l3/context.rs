@@ -98,6 +98,20 @@ pub fn turns(compare: &str) -> Vec<&str> {
 
 /// The standalone text of a request: the last `window` user turns before
 /// the final one, then the final one, one per line. What L3 embeds.
+/// The user turns that carry the request's context: every turn but
+/// small talk ("hi", "ok sorry, back", "got it, thanks": turns that
+/// [`super::surface::says_nothing`]), and always the final request. Two
+/// chats that differ only in small talk then compare as the same chat.
+pub fn context_turns<'a>(user_turns: &[&'a str]) -> Vec<&'a str> {
+    let n = user_turns.len();
+    user_turns
+        .iter()
+        .enumerate()
+        .filter(|&(i, t)| i + 1 == n || !super::surface::says_nothing(t))
+        .map(|(_, t)| *t)
+        .collect()
+}
+
 pub fn standalone(user_turns: &[&str], window: usize) -> String {
     let n = user_turns.len();
     let from = n.saturating_sub(window + 1);
@@ -187,6 +201,21 @@ mod tests {
         assert_eq!(turns(&c), vec!["my StreamMax plan", "cancel it"]);
         let odd = compare_text(&["a\u{1e}b", "c"]);
         assert_eq!(turns(&odd), vec!["a b", "c"]);
+    }
+
+    #[test]
+    fn small_talk_turns_are_left_out_of_the_context_but_never_the_request() {
+        let turns = [
+            "hi",
+            "My blender broke.",
+            "ok sorry, back",
+            "got it, thanks",
+        ];
+        assert_eq!(
+            context_turns(&turns),
+            vec!["My blender broke.", "got it, thanks"]
+        );
+        assert_eq!(context_turns(&["hi"]), vec!["hi"]);
     }
 
     #[test]

@@ -162,6 +162,22 @@ const COURTESY_CLAUSE: &[&str] = &[
     "am",
     "are",
     "be",
+    // Chatter between requests: "ok I'm back at my desk", "got it", "one sec".
+    "back",
+    "desk",
+    "sec",
+    "moment",
+    "brb",
+    "at",
+    "my",
+    "got",
+    "understood",
+    "cool",
+    "perfect",
+    "awesome",
+    "noted",
+    "alright",
+    "one",
 ];
 
 /// Articles: "cancel the order" and "cancel an order" ask the same.
@@ -561,7 +577,35 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
     let mut all_sentences = Vec::new();
     for sentence in text.split(['.', '?', '!', ';', ':', '\n', ',']) {
         let all = raw_words(sentence);
-        if all.iter().all(|w| COURTESY_CLAUSE.contains(&w.as_str())) {
+        // A clause that opens like a question asks something, whatever
+        // its words ("Is it back?").
+        let question = all.first().is_some_and(|w| {
+            matches!(
+                w.as_str(),
+                "is" | "are"
+                    | "was"
+                    | "were"
+                    | "am"
+                    | "do"
+                    | "does"
+                    | "did"
+                    | "can"
+                    | "could"
+                    | "will"
+                    | "would"
+                    | "should"
+                    | "has"
+                    | "have"
+                    | "what"
+                    | "where"
+                    | "when"
+                    | "why"
+                    | "how"
+                    | "who"
+                    | "which"
+            )
+        });
+        if !question && all.iter().all(|w| COURTESY_CLAUSE.contains(&w.as_str())) {
             // Greetings, thanks, apologies and wishes only: no request.
             continue;
         }
@@ -648,6 +692,13 @@ fn one_slip(a: &[char], b: &[char]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `text` asks or states nothing: only greetings, thanks,
+/// apologies, wishes and "I'm back" chatter ("hi", "ok sorry, back", "got
+/// it, thanks"). Used to leave such turns out of a chat's context.
+pub fn says_nothing(text: &str) -> bool {
+    sentences(text).is_empty()
 }
 
 /// Whether two requests are the same words (courtesies, articles and
@@ -960,6 +1011,34 @@ mod tests {
     }
 
     #[test]
+    fn small_talk_says_nothing_and_a_request_always_says_something() {
+        for t in [
+            "hi",
+            "hey, good morning",
+            "ok sorry, back",
+            "ok I'm back at my desk",
+            "got it, thanks",
+            "Thanks so much for your help!",
+            "안녕하세요",
+        ] {
+            assert!(says_nothing(t), "{t}");
+        }
+        for t in [
+            "hang on, someone's at the door",
+            "Yes, BlueShield Dental Basic.",
+            "I want it back",
+            "Can I?",
+            "no",
+            "not now",
+            "is it on hold?",
+            "is it back?",
+            "Basic Economy.",
+        ] {
+            assert!(!says_nothing(t), "{t}");
+        }
+    }
+
+    #[test]
     fn a_changed_word_number_name_negation_or_order_is_not() {
         for (a, b) in [
             (
@@ -1023,6 +1102,7 @@ mod tests {
             ),
             ("Is it free? Can I?", "Is it free?"),
             ("Is it free? It is not.", "Is it free?"),
+            ("Is my order on hold?", "Is my order?"),
             ("How do I file a claim?", "Guide me through finding a claim"),
             ("Is the tour free?", "Is the tor free?"),
             ("How many for dinner?", "How many four dinner?"),
