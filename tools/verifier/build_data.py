@@ -4,8 +4,7 @@
 Owns: which eval sets may be trained on (TRAIN split only, via /work/shared/eval/split.py), how
 their labels map to "the cached answer fits", and how many generated pairs come from each split's
 sentences (edits.py holds the rules). Dev pairs are built the same way from DEV splits, for early
-stopping and threshold calibration. QQP and MRPC are never read here (evaluation only); gptcache_mock
-(MIT) contributes its TRAIN split's paraphrases and nearest-other-original negatives.
+stopping and threshold calibration. QQP, MRPC and gptcache_mock are never read here (evaluation only).
 
   python tools/verifier/build_data.py --out /tmp/verifier-data [--data /work/shared/eval/data]
 """
@@ -29,9 +28,6 @@ TRAIN_SETS = {  # name -> licence (see DATA-LICENSES.md)
     "korsts": "CC BY-SA 4.0",
     "klue_sts": "CC BY-SA 4.0",
     "stsb": "scores CC BY-SA 4.0; texts mixed (see DATA-LICENSES.md)",
-    # English paraphrases (documentation sentences and ChatGPT rewordings of them), positives only;
-    # its TEST split stays the replay benchmark's, reported alone.
-    "gptcache_mock": "MIT",
 }
 SEED = 20261130
 # STS-B (and KorSTS, its translation) texts carry their source's licence: train only on the
@@ -91,29 +87,9 @@ def build(data: Path, split: str, rng: random.Random, gen_per_sent: float):
             real.append({"a": p["a"], "b": p["b"], "label": int(p["label"]), "src": name, "lang": lang})
             for t in (p["a"], p["b"]):
                 (sents_ko if edits.is_ko(t) else sents_en).append(t)
-    real += nearest_other_negatives([r for r in real if r["src"] == "gptcache_mock"])
     sents_en = sorted(set(sents_en))
     sents_ko = sorted(set(sents_ko))
     return real, sents_en, sents_ko
-
-
-def nearest_other_negatives(pairs):
-    """For a positives-only set: each reworded side against the most word-similar *other* original
-    (label 0), the wrong answer a cache replay would serve. General rule, no text lists."""
-    words = [set(re.findall(r"[a-z0-9]+", p["a"].lower())) for p in pairs]
-    out = []
-    for i, p in enumerate(pairs):
-        q = set(re.findall(r"[a-z0-9]+", p["b"].lower()))
-        best, best_j = -1.0, None
-        for j, w in enumerate(words):
-            if j == i or not w:
-                continue
-            sim = len(q & w) / len(q | w)
-            if sim > best:
-                best, best_j = sim, j
-        if best_j is not None:
-            out.append({"a": p["b"], "b": pairs[best_j]["a"], "label": 0, "src": "gptcache_mock_nn", "lang": "en"})
-    return out
 
 
 def generate(sents_en, sents_ko, pools, rng, reps):
