@@ -215,17 +215,7 @@ fn bases_of(word: &str) -> Vec<String> {
         out.push(s.to_string());
     }
     if let Some(s) = word.strip_suffix("ed") {
-        out.push(s.to_string());
-        out.push(format!("{s}e"));
-        if let Some(i) = s.strip_suffix('i') {
-            out.push(format!("{i}y"));
-        }
-        let mut undoubled = s.chars();
-        if let (Some(x), Some(y)) = (undoubled.next_back(), undoubled.clone().next_back()) {
-            if x == y {
-                out.push(undoubled.as_str().to_string());
-            }
-        }
+        out.extend(super::stems(s));
     }
     out
 }
