@@ -921,7 +921,10 @@ fn the_verifier_refuses_traps_the_cosine_would_serve() {
             "Can I book a table on Friday?",
             "Can I book a table on Saturday?",
         ),
-        ("Convert 100 USD to EUR", "Convert 100 EUR to USD"),
+        (
+            "Transfer money from savings to checking",
+            "Transfer money from checking to savings",
+        ),
         ("내일 서울 날씨 어때?", "내일 부산 날씨 어때?"),
     ];
     // Reworded, not retyped or reframed by rule (`surface`): the verifier judges.

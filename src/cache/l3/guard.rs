@@ -91,6 +91,9 @@ impl Guard {
             if q != c {
                 return Some("operators differ");
             }
+            if units_differ(query, cached) {
+                return Some("units differ");
+            }
         }
         let (qw, cw) = (
             words(&without_answer_particles(query)),
@@ -99,7 +102,7 @@ impl Guard {
         if self.negation && negated(&qw) != negated(&cw) {
             return Some("negation differs");
         }
-        if self.antonyms && has_antonym_pair(&qw, &cw) {
+        if self.antonyms && (has_antonym_pair(&qw, &cw) || ko_contrast(&qw, &cw)) {
             return Some("opposite words");
         }
         if self.entities && entities(query) != entities(cached) {
@@ -495,6 +498,223 @@ const ANTONYMS: &[(&str, &str)] = &[
     ("send", "receive"),
 ];
 
+/// Units a number may carry, each alias with its canonical name. Bits
+/// and bytes differ ("Mbps" / "MB/s").
+const UNITS: &[(&[&str], &str)] = &[
+    (&["kb", "kilobyte", "kilobytes"], "kilobyte"),
+    (&["mb", "megabyte", "megabytes", "메가"], "megabyte"),
+    (&["gb", "gigabyte", "gigabytes", "기가"], "gigabyte"),
+    (&["tb", "terabyte", "terabytes", "테라"], "terabyte"),
+    (&["kbps"], "kilobit/s"),
+    (&["mbps"], "megabit/s"),
+    (&["gbps"], "gigabit/s"),
+    (&["mb/s"], "megabyte/s"),
+    (&["gb/s"], "gigabyte/s"),
+    (
+        &[
+            "mm",
+            "millimeter",
+            "millimeters",
+            "millimetre",
+            "millimetres",
+            "밀리미터",
+        ],
+        "millimeter",
+    ),
+    (
+        &[
+            "cm",
+            "centimeter",
+            "centimeters",
+            "centimetre",
+            "centimetres",
+            "센티미터",
+            "센티",
+        ],
+        "centimeter",
+    ),
+    (
+        &["m", "meter", "meters", "metre", "metres", "미터"],
+        "meter",
+    ),
+    (
+        &[
+            "km",
+            "kilometer",
+            "kilometers",
+            "kilometre",
+            "kilometres",
+            "킬로미터",
+        ],
+        "kilometer",
+    ),
+    (&["in", "inch", "inches", "인치"], "inch"),
+    (&["ft", "foot", "feet", "피트"], "foot"),
+    (&["mi", "mile", "miles", "마일"], "mile"),
+    (&["g", "gram", "grams", "그램"], "gram"),
+    (
+        &["kg", "kgs", "kilogram", "kilograms", "킬로그램"],
+        "kilogram",
+    ),
+    (&["lb", "lbs", "pound", "pounds", "파운드"], "pound"),
+    (&["oz", "ounce", "ounces", "온스"], "ounce"),
+    (
+        &["ml", "milliliter", "milliliters", "밀리리터"],
+        "milliliter",
+    ),
+    (
+        &["l", "liter", "liters", "litre", "litres", "리터"],
+        "liter",
+    ),
+    (&["gal", "gallon", "gallons", "갤런"], "gallon"),
+    (&["s", "sec", "secs", "second", "seconds", "초"], "second"),
+    (&["min", "mins", "minute", "minutes", "분"], "minute"),
+    (&["h", "hr", "hrs", "hour", "hours", "시간"], "hour"),
+    (&["day", "days", "일"], "day"),
+    (&["week", "weeks", "wk", "wks", "주"], "week"),
+    (&["month", "months", "개월", "달"], "month"),
+    (&["year", "years", "yr", "yrs", "년"], "year"),
+    (&["usd", "dollar", "dollars", "달러"], "dollar"),
+    (&["eur", "euro", "euros", "유로"], "euro"),
+    (&["krw", "won", "원"], "won"),
+    (&["jpy", "yen", "엔"], "yen"),
+    (&["°c", "℃", "celsius", "섭씨"], "celsius"),
+    (&["°f", "℉", "fahrenheit", "화씨"], "fahrenheit"),
+    (&["%", "percent", "퍼센트", "프로"], "percent"),
+];
+
+/// The canonical unit `word` names: the whole word, or for Korean (whose
+/// particles attach: "25기가는", "3일에") the longest unit it starts with.
+fn unit_of(word: &str) -> Option<&'static str> {
+    let w = word.to_lowercase();
+    let exact = UNITS
+        .iter()
+        .find(|(aliases, _)| aliases.contains(&w.as_str()));
+    if let Some((_, canon)) = exact {
+        return Some(canon);
+    }
+    if !w
+        .chars()
+        .next()
+        .is_some_and(|c| ('\u{ac00}'..='\u{d7a3}').contains(&c))
+    {
+        return None;
+    }
+    UNITS
+        .iter()
+        .flat_map(|(aliases, canon)| aliases.iter().map(move |a| (*a, *canon)))
+        .filter(|(a, _)| w.starts_with(a) && a.chars().next().is_some_and(|c| c >= '\u{ac00}'))
+        .max_by_key(|(a, _)| a.len())
+        .map(|(_, canon)| canon)
+}
+
+/// Each number of `text` with the unit written right after it (attached,
+/// "25MB", "3일에", or as the next word, "25 MB"), when that is a known
+/// unit.
+fn number_units(text: &str) -> Vec<(String, &'static str)> {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let mut out = Vec::new();
+    for (i, tok) in tokens.iter().enumerate() {
+        let start = match tok.find(|c: char| c.is_ascii_digit()) {
+            Some(s) => s,
+            None => continue,
+        };
+        let rest = &tok[start..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
+            .unwrap_or(rest.len());
+        let number = rest[..end].trim_end_matches(['.', ',']).replace(',', "");
+        let attached = rest[end..].trim_end_matches(|c: char| "?!.,;:)".contains(c));
+        // Latin units may carry Korean particles: "25MB인가요".
+        let latin_end = attached
+            .find(|c: char| !(c.is_ascii_alphabetic() || "/%°℃℉".contains(c)))
+            .unwrap_or(attached.len());
+        let attached = match latin_end {
+            0 => attached,
+            n => &attached[..n],
+        };
+        let unit = match attached.is_empty() {
+            false => unit_of(attached),
+            true => tokens
+                .get(i + 1)
+                .and_then(|next| unit_of(next.trim_end_matches(|c: char| "?!.,;:)".contains(c)))),
+        };
+        if let Some(unit) = unit {
+            out.push((number, unit));
+        }
+    }
+    out
+}
+
+/// Whether one number carries one unit in one text and another unit in the
+/// other ("25MB" / "25GB", "100 Mbps" / "100 MB/s", "3일" / "3주"). A
+/// number with no known unit on either side says nothing.
+fn units_differ(a: &str, b: &str) -> bool {
+    let (ua, ub) = (number_units(a), number_units(b));
+    ua.iter().any(|(n, u)| {
+        ub.iter().any(|(m, v)| m == n && v != u) && !ub.iter().any(|(m, v)| m == n && v == u)
+    })
+}
+
+/// Korean words of one closed class whose members exclude each other
+/// (weekdays, relative days, parts of the day, seasons, units) and
+/// opposite pairs, matched as word stems: a Korean word carries its
+/// particles and endings ("월요일에도", "키우는", "비싼가요"), so a word
+/// counts when it starts with the term.
+const KO_CLASSES: &[&[&str]] = &[
+    &[
+        "월요일",
+        "화요일",
+        "수요일",
+        "목요일",
+        "금요일",
+        "토요일",
+        "일요일",
+    ],
+    &["오늘", "내일", "어제", "모레"],
+    &["아침", "점심", "저녁", "새벽", "오전", "오후"],
+    &["봄", "여름", "가을", "겨울"],
+    &["이번", "다음", "지난"],
+    &["킬로미터", "마일", "센티미터", "인치", "피트", "야드"],
+    &["킬로그램", "파운드", "온스"],
+    &["리터", "갤런"],
+    &["섭씨", "화씨"],
+    &["싼", "비싼"],
+    &["싸", "비싸"],
+    &["키우", "줄이"],
+    &["늘리", "줄이"],
+    &["올리", "내리"],
+    &["켜", "끄"],
+    &["열어", "닫아"],
+    &["신청", "취소"],
+    &["가입", "탈퇴"],
+    &["입금", "출금"],
+    &["구매", "판매"],
+    &["수신", "발신"],
+    &["업로드", "다운로드"],
+    &["최대", "최소"],
+    &["시작", "종료"],
+    &["증가", "감소"],
+    &["상승", "하락"],
+    &["포함", "제외"],
+    &["허용", "차단"],
+    &["활성화", "비활성화"],
+    &["로그인", "로그아웃"],
+    &["반품", "교환", "환불"],
+    &["변경", "취소"],
+];
+
+/// Whether one text uses a Korean term of a class the other uses another
+/// term of, and neither uses both (see [`KO_CLASSES`]).
+fn ko_contrast(a: &[String], b: &[String]) -> bool {
+    let has = |ws: &[String], term: &str| ws.iter().any(|w| w.starts_with(term));
+    KO_CLASSES.iter().any(|class| {
+        let in_a: Vec<&str> = class.iter().copied().filter(|t| has(a, t)).collect();
+        let in_b: Vec<&str> = class.iter().copied().filter(|t| has(b, t)).collect();
+        in_a.len() == 1 && in_b.len() == 1 && in_a[0] != in_b[0]
+    })
+}
+
 /// Whether one text uses a word whose antonym the other uses, where the
 /// pair is not shared by both texts.
 fn has_antonym_pair(a: &[String], b: &[String]) -> bool {
@@ -574,6 +794,60 @@ mod tests {
             ALL.veto("refund order A1234", "refund order A1235"),
             Some("numbers differ")
         );
+    }
+
+    #[test]
+    fn a_number_with_another_unit_is_another_request() {
+        for (a, b) in [
+            (
+                "업로드 용량 제한이 25MB인가요?",
+                "업로드 용량 제한이 25GB인가요?",
+            ),
+            (
+                "1GB 받는 데 100Mbps면 얼마나 걸려요?",
+                "1GB 받는 데 100MB/s면 얼마나 걸려요?",
+            ),
+            ("Is the limit 25 MB?", "Is the limit 25 GB?"),
+            ("How far is 10 km?", "How far is 10 miles?"),
+            ("배송은 3일 걸려요?", "배송은 3주 걸려요?"),
+        ] {
+            assert_eq!(ALL.veto(a, b), Some("units differ"), "{a} / {b}");
+        }
+        for (a, b) in [
+            ("Is the limit 25 MB?", "Is the limit 25MB?"),
+            ("Is the limit 25 megabytes?", "Is the limit 25 MB?"),
+            ("How far is 10 km?", "How far is 10 kilometers?"),
+            ("Is the limit 25 MB?", "Is 25 the limit?"),
+            ("배송은 3일 걸려요?", "배송 3일이면 돼요?"),
+        ] {
+            let numbers = Guard {
+                numbers: true,
+                ..Guard::OFF
+            };
+            assert_eq!(numbers.veto(a, b), None, "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn korean_terms_of_one_class_exclude_each_other() {
+        for (a, b) in [
+            ("일요일에도 영업하나요?", "월요일에도 영업하나요?"),
+            ("글자 크기 키우는 법", "글자 크기 줄이는 법"),
+            ("가장 싼 항공권은?", "가장 비싼 항공권은?"),
+            ("뉴스레터 구독 신청하는 법", "뉴스레터 구독 취소하는 법"),
+            ("마라톤은 몇 킬로미터예요?", "마라톤은 몇 마일이에요?"),
+            ("계정 활성화 방법", "계정 비활성화 방법"),
+        ] {
+            assert_eq!(ALL.veto(a, b), Some("opposite words"), "{a} / {b}");
+        }
+        for (a, b) in [
+            ("일요일에도 영업하나요?", "일요일도 영업해요?"),
+            ("오늘 내일 중 언제 가요?", "내일이나 오늘 가요?"),
+            ("비싼 항공권", "비싼 비행기표"),
+            ("월요일 예약 변경", "월요일 예약 바꾸기"),
+        ] {
+            assert_eq!(ALL.veto(a, b), None, "{a} / {b}");
+        }
     }
 
     #[test]
