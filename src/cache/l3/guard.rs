@@ -102,7 +102,11 @@ impl Guard {
         if self.negation && negated(&qw) != negated(&cw) {
             return Some("negation differs");
         }
-        if self.antonyms && (has_antonym_pair(&qw, &cw) || ko_contrast(&qw, &cw)) {
+        if self.antonyms
+            && (has_antonym_pair(&qw, &cw)
+                || contrast(EN_CLASSES, &qw, &cw, |w, t| w == t)
+                || contrast(KO_CLASSES, &qw, &cw, |w, t| w.starts_with(t)))
+        {
             return Some("opposite words");
         }
         if self.entities && entities(query) != entities(cached) {
@@ -704,11 +708,55 @@ const KO_CLASSES: &[&[&str]] = &[
     &["변경", "취소"],
 ];
 
-/// Whether one text uses a Korean term of a class the other uses another
-/// term of, and neither uses both (see [`KO_CLASSES`]).
-fn ko_contrast(a: &[String], b: &[String]) -> bool {
-    let has = |ws: &[String], term: &str| ws.iter().any(|w| w.starts_with(term));
-    KO_CLASSES.iter().any(|class| {
+/// English words of one closed class whose members exclude each other
+/// ("on Friday" / "on Saturday", "in June" / "in July", "tonight" /
+/// "tomorrow"), matched as whole words. "may" and "fall" are left out
+/// (a modal, a verb).
+const EN_CLASSES: &[&[&str]] = &[
+    &[
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ],
+    &[
+        "january",
+        "february",
+        "march",
+        "april",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ],
+    &["today", "tomorrow", "yesterday", "tonight"],
+    &[
+        "morning",
+        "afternoon",
+        "evening",
+        "night",
+        "noon",
+        "midnight",
+    ],
+    &["spring", "summer", "autumn", "winter"],
+];
+
+/// Whether one text uses a term of a class (`matches(word, term)`) the
+/// other uses another term of, and neither uses two.
+fn contrast(
+    classes: &[&[&str]],
+    a: &[String],
+    b: &[String],
+    matches: impl Fn(&str, &str) -> bool,
+) -> bool {
+    let has = |ws: &[String], term: &str| ws.iter().any(|w| matches(w, term));
+    classes.iter().any(|class| {
         let in_a: Vec<&str> = class.iter().copied().filter(|t| has(a, t)).collect();
         let in_b: Vec<&str> = class.iter().copied().filter(|t| has(b, t)).collect();
         in_a.len() == 1 && in_b.len() == 1 && in_a[0] != in_b[0]
@@ -825,6 +873,33 @@ mod tests {
                 ..Guard::OFF
             };
             assert_eq!(numbers.veto(a, b), None, "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn english_days_months_and_times_exclude_each_other() {
+        for (a, b) in [
+            (
+                "Can I book a table on Friday?",
+                "Can I book a table on Saturday?",
+            ),
+            ("Is the office open in June?", "Is the office open in July?"),
+            ("Can I check in tonight?", "Can I check in tomorrow?"),
+        ] {
+            assert_eq!(ALL.veto(a, b), Some("opposite words"), "{a} / {b}");
+        }
+        for (a, b) in [
+            (
+                "Can I book a table on Friday?",
+                "Could I book a table for Friday?",
+            ),
+            ("May I book for June?", "Can I book for June?"),
+            (
+                "Is it open Friday or Saturday?",
+                "Is it open on Saturday or Friday?",
+            ),
+        ] {
+            assert_eq!(ALL.veto(a, b), None, "{a} / {b}");
         }
     }
 
