@@ -200,8 +200,11 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
         }
         let mut out = Vec::new();
         let mut i = 0;
-        'next: while i < all.len() {
-            let rest = &all[i..];
+        // A frame that ends at the sentence's end ("how much does … cost").
+        let mut end = all.len();
+        let ends_with_cost = matches!(all.last().map(String::as_str), Some("cost" | "costs"));
+        'next: while i < end {
+            let rest = &all[i..end];
             let at_start = out.is_empty();
             if let Some(run) = COURTESY_RUNS
                 .iter()
@@ -214,12 +217,17 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
             if at_start {
                 // Frames may follow each other ("Could you tell me how to
                 // …"): the sentence has not started until a word is kept.
+                // A canonical form ending in "+" needs the sentence to end
+                // with "cost": it is the frame's other half.
                 if let Some((frame, canon)) = FRAMES
                     .iter()
-                    .filter(|(f, _)| starts_with(rest, f))
+                    .filter(|(f, c)| starts_with(rest, f) && (!c.ends_with('+') || ends_with_cost))
                     .max_by_key(|(f, _)| f.len())
                 {
-                    if !canon.is_empty() {
+                    if let Some(canon) = canon.strip_suffix('+') {
+                        end -= 1;
+                        out.push(canon.to_string());
+                    } else if !canon.is_empty() {
                         out.push(canon.to_string());
                     }
                     i += frame.len();
@@ -589,6 +597,12 @@ mod tests {
                 "Sorry if this is a silly question, but how do I open a new tab in Chrome?",
                 "How do I open a new tab in Chrome?",
             ),
+            ("How much is shipping to France?", "What's the cost of shipping to France?"),
+            ("How much does shipping to France cost?", "How much is shipping to France?"),
+            ("What does shipping to France cost?", "What is the price of shipping to France?"),
+            ("Where can I find my invoices?", "Where are my invoices?"),
+            ("I need to change my flight", "I'd like to change my flight"),
+            ("Am I allowed to bring a pet?", "Can I bring a pet?"),
             ("비밀번호 변경", "비밀번호변경"),
             ("혹시 환불 가능한가요?", "환불 가능한가요"),
         ] {
@@ -682,6 +696,13 @@ mod tests {
             ("How many cm in an inch?", "How many mm in an inch?"),
             ("What are pointers in C++?", "What are pointers in C?"),
             ("Is C# hard to learn?", "Is C hard to learn?"),
+            ("How much does the parcel weigh?", "How much is the parcel?"),
+            (
+                "What does the error mean?",
+                "What is the cost of the error?",
+            ),
+            ("Where can I buy a ticket?", "Where is a ticket?"),
+            ("I want to change my flight", "Can I change my flight?"),
             // A clause that states or asks something is never courtesy.
             (
                 "How do I add a user? I am on the free plan.",

@@ -285,6 +285,35 @@ pub(super) const FRAMES: &[(&[&str], &str)] = &[
     (&["help", "me", "with"], "how-to"),
     // "can i": asking whether something is allowed or possible.
     (&["can", "i"], "can-i"),
+    (&["am", "i", "allowed", "to"], "can-i"),
+    (&["is", "it", "ok", "to"], "can-i"),
+    (&["is", "it", "okay", "to"], "can-i"),
+    // "want to": stating the request ("I want to change my flight" = "I'd
+    // like to change my flight" = "I need to change my flight").
+    (&["i", "want", "to"], "want-to"),
+    (&["i", "would", "like", "to"], "want-to"),
+    (&["i", "need", "to"], "want-to"),
+    (&["i", "wish", "to"], "want-to"),
+    // "where is": asking where to find something.
+    (&["where", "is"], "where-is"),
+    (&["where", "are"], "where-is"),
+    (&["where", "can", "i", "find"], "where-is"),
+    (&["where", "do", "i", "find"], "where-is"),
+    (&["where", "would", "i", "find"], "where-is"),
+    (&["where", "could", "i", "find"], "where-is"),
+    // "cost of": asking a price ("How much is shipping?" = "What is the cost
+    // of shipping?" = "How much does shipping cost?": a final "cost" after
+    // "how much does/do/will" is part of the frame).
+    (&["how", "much", "is"], "cost-of"),
+    (&["how", "much", "are"], "cost-of"),
+    (&["how", "much", "for"], "cost-of"),
+    (&["how", "much", "does"], "cost-of+"),
+    (&["how", "much", "do"], "cost-of+"),
+    (&["how", "much", "will"], "cost-of+"),
+    (&["what", "is", "cost", "of"], "cost-of"),
+    (&["what", "is", "price", "of"], "cost-of"),
+    (&["what", "does"], "cost-of+"),
+    (&["what", "do"], "cost-of+"),
     (&["could", "i"], "can-i"),
     (&["may", "i"], "can-i"),
     (&["am", "i", "able", "to"], "can-i"),
