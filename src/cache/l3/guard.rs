@@ -109,6 +109,9 @@ impl Guard {
         {
             return Some("opposite words");
         }
+        if self.antonyms && ko_arguments_swapped(&qw, &cw) {
+            return Some("arguments swapped");
+        }
         if self.entities && entities(query) != entities(cached) {
             return Some("names differ");
         }
@@ -708,6 +711,87 @@ const KO_CLASSES: &[&[&str]] = &[
     &["변경", "취소"],
 ];
 
+/// Korean particles that mark a word's role, longest first where one ends
+/// another ("으로" before "로").
+const KO_PARTICLES: &[&str] = &[
+    "에서부터",
+    "으로부터",
+    "로부터",
+    "에게서",
+    "까지",
+    "부터",
+    "보다",
+    "에서",
+    "에게",
+    "한테",
+    "으로",
+    "처럼",
+    "같이",
+    "하고",
+    "이랑",
+    "랑",
+    "로",
+    "에",
+    "와",
+    "과",
+    "을",
+    "를",
+    "은",
+    "는",
+    "이",
+    "가",
+    "의",
+    "도",
+    "만",
+];
+
+/// A Korean word split into its stem and role particle ("전세보다" →
+/// "전세" + "보다"); a word without one has an empty particle.
+fn ko_split(word: &str) -> (&str, &str) {
+    if !word
+        .chars()
+        .next()
+        .is_some_and(|c| ('\u{ac00}'..='\u{d7a3}').contains(&c))
+    {
+        return (word, "");
+    }
+    for p in KO_PARTICLES {
+        if let Some(stem) = word.strip_suffix(p) {
+            if !stem.is_empty() {
+                return (stem, p);
+            }
+        }
+    }
+    (word, "")
+}
+
+/// Whether two Korean texts swap the roles of two words: the same stems,
+/// but two of them have exchanged their particles ("전세보다 월세가" /
+/// "월세보다 전세가", "섭씨 … 화씨로" / "화씨 … 섭씨로"). A word that only
+/// drops or changes its own particle ("비밀번호를" / "비밀번호") is not a
+/// swap.
+fn ko_arguments_swapped(a: &[String], b: &[String]) -> bool {
+    let (sa, sb): (Vec<(&str, &str)>, Vec<(&str, &str)>) = (
+        a.iter().map(|w| ko_split(w)).collect(),
+        b.iter().map(|w| ko_split(w)).collect(),
+    );
+    let mut stems_a: Vec<&str> = sa.iter().map(|x| x.0).collect();
+    let mut stems_b: Vec<&str> = sb.iter().map(|x| x.0).collect();
+    stems_a.sort_unstable();
+    stems_b.sort_unstable();
+    if stems_a != stems_b {
+        return false;
+    }
+    fn particle<'a>(s: &[(&str, &'a str)], stem: &str) -> Option<&'a str> {
+        s.iter().find(|x| x.0 == stem).map(|x| x.1)
+    }
+    sa.iter().enumerate().any(|(i, &(x, px))| {
+        sa[i + 1..].iter().any(|&(y, py)| {
+            x != y && px != py && particle(&sb, x) == Some(py) && particle(&sb, y) == Some(px)
+        })
+    })
+}
+
 /// English words of one closed class whose members exclude each other
 /// ("on Friday" / "on Saturday", "in June" / "in July", "tonight" /
 /// "tomorrow"), matched as whole words. "may" and "fall" are left out
@@ -897,6 +981,39 @@ mod tests {
             (
                 "Is it open Friday or Saturday?",
                 "Is it open on Saturday or Friday?",
+            ),
+        ] {
+            assert_eq!(ALL.veto(a, b), None, "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn korean_words_that_swap_their_particles_swap_arguments() {
+        for (a, b) in [
+            (
+                "전세보다 월세가 나은 점은 뭔가요?",
+                "월세보다 전세가 나은 점은 뭔가요?",
+            ),
+            (
+                "섭씨 30도는 화씨로 몇 도예요?",
+                "화씨 30도는 섭씨로 몇 도예요?",
+            ),
+            (
+                "서울에서 부산까지 얼마나 걸려요?",
+                "부산에서 서울까지 얼마나 걸려요?",
+            ),
+        ] {
+            assert_eq!(ALL.veto(a, b), Some("arguments swapped"), "{a} / {b}");
+        }
+        for (a, b) in [
+            ("비밀번호를 바꾸는 법", "비밀번호 바꾸는 법"),
+            (
+                "월세가 전세보다 나은 점은 뭔가요?",
+                "전세보다 월세가 나은 점은 뭔가요?",
+            ),
+            (
+                "서울에서 부산까지 얼마나 걸려요?",
+                "서울에서 부산까지 몇 시간 걸려요?",
             ),
         ] {
             assert_eq!(ALL.veto(a, b), None, "{a} / {b}");
