@@ -918,12 +918,12 @@ fn a_slow_embedding_never_holds_up_other_stores_behind_a_backup() {
 fn the_verifier_refuses_traps_the_cosine_would_serve() {
     let traps = [
         (
-            "Can I book a table on Friday?",
-            "Can I book a table on Saturday?",
-        ),
-        (
             "Transfer money from savings to checking",
             "Transfer money from checking to savings",
+        ),
+        (
+            "Is the flight from Paris to Rome delayed?",
+            "Is the flight from Rome to Paris delayed?",
         ),
         ("내일 서울 날씨 어때?", "내일 부산 날씨 어때?"),
     ];
@@ -981,18 +981,18 @@ fn two_tier_judging_needs_only_a_veto_score_above_the_precise_threshold() {
         .start();
     let full = Server::start();
     for s in [&veto, &full] {
-        store(s, "Can I book a table on Friday?", json!({}));
+        store(s, "Transfer money from savings to checking", json!({}));
         store(s, "What are your opening hours?", json!({"namespace": "b"}));
     }
     // Above the precise cosine threshold and a clear trap: refused by both.
     for s in [&veto, &full] {
-        let r = lookup(s, "Can I book a table on Saturday?", json!({}));
+        let r = lookup(s, "Transfer money from checking to savings", json!({}));
         assert_eq!(r["l3_result"]["decision"], "verifier", "{r}");
     }
     // The two-tier rule reports the score it asked for.
-    let r = lookup(&veto, "Can I book a table on Saturday?", json!({}));
+    let r = lookup(&veto, "Transfer money from checking to savings", json!({}));
     assert_eq!(f(&r["l3_result"]["verifier_threshold"]), 0.05, "{r}");
-    let r = lookup(&full, "Can I book a table on Saturday?", json!({}));
+    let r = lookup(&full, "Transfer money from checking to savings", json!({}));
     assert!(f(&r["l3_result"]["verifier_threshold"]) > 0.5, "{r}");
 }
 

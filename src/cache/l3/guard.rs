@@ -771,10 +771,8 @@ fn ko_split(word: &str) -> (&str, &str) {
 /// drops or changes its own particle ("비밀번호를" / "비밀번호") is not a
 /// swap.
 fn ko_arguments_swapped(a: &[String], b: &[String]) -> bool {
-    let (sa, sb): (Vec<(&str, &str)>, Vec<(&str, &str)>) = (
-        a.iter().map(|w| ko_split(w)).collect(),
-        b.iter().map(|w| ko_split(w)).collect(),
-    );
+    let sa: Vec<(&str, &str)> = a.iter().map(|w| ko_split(w)).collect();
+    let sb: Vec<(&str, &str)> = b.iter().map(|w| ko_split(w)).collect();
     let mut stems_a: Vec<&str> = sa.iter().map(|x| x.0).collect();
     let mut stems_b: Vec<&str> = sb.iter().map(|x| x.0).collect();
     stems_a.sort_unstable();
