@@ -139,6 +139,7 @@ fn a_reframed_request_is_proven_by_rule_even_under_the_gate() {
     ] {
         let r = lookup(&s, reframed, json!({"use_l2": false}));
         assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{reframed}: {r}");
+        assert_eq!(r["l3_result"]["decision"], "same_request", "{r}");
         assert_eq!(
             r["cached_response"]["answer"],
             format!("answer to {stored}"),
@@ -1007,9 +1008,11 @@ fn feedback(s: &Server, entry_id: &Value, input: &str, verdict: &str) -> common:
 fn lookups_say_why_a_candidate_was_served_or_refused() {
     let s = Server::start();
     store(&s, PARAPHRASE_A, json!({}));
+    // "How can I …" for "How do I …": the same request reframed, proven by
+    // rule.
     let hit = lookup(&s, PARAPHRASE_B, json!({}));
     let r = &hit["l3_result"];
-    assert_eq!(r["decision"], "served", "{hit}");
+    assert_eq!(r["decision"], "same_request", "{hit}");
     assert!(u(&r["candidates_judged"]) >= 1);
     assert_eq!(r["candidate_entry_id"], hit["entry_id"]);
     let exact = lookup(&s, PARAPHRASE_A, json!({"use_l2": false}));

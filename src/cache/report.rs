@@ -141,8 +141,10 @@ pub struct L3Result {
     /// The guard rule that vetoed the candidate (on a miss).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guard_veto: Option<Option<&'static str>>,
-    /// Why the candidate was served or refused: `served`, `exact`,
-    /// `no_candidate`, `below_gate`, `guard`, `feedback` or `verifier`.
+    /// Why the candidate was served or refused: `served` (judged and
+    /// passed), `same_request` (proven the same request retyped or reframed
+    /// by rule: no verdict needed), `exact`, `no_candidate`, `below_gate`,
+    /// `guard`, `feedback` or `verifier`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<&'static str>,
     /// Candidates above the gate that were judged.

@@ -159,7 +159,8 @@ pub struct Decision {
     pub verifier_threshold: Option<f64>,
     /// Entry id of the candidate the verdict is about.
     pub candidate: Option<u128>,
-    /// One word: served, exact, no_candidate, below_gate, guard, feedback, verifier.
+    /// One word: served, same_request, exact, no_candidate, below_gate,
+    /// guard, feedback, verifier.
     pub outcome: &'static str,
 }
 
@@ -775,7 +776,11 @@ impl L3 {
             let Ok(raw) = RawValue::from_string(rec.base.response) else {
                 continue;
             };
-            d.outcome = if same_text { "exact" } else { "served" };
+            d.outcome = match (same_text, single && retyped) {
+                (true, _) => "exact",
+                (false, true) => "same_request",
+                (false, false) => "served",
+            };
             return Ok(L3Outcome::Hit(
                 L3Hit {
                     key,
