@@ -560,14 +560,34 @@ const UNITS: &[(&[&str], &str)] = &[
     (&["mi", "mile", "miles", "마일"], "mile"),
     (&["g", "gram", "grams", "그램"], "gram"),
     (
-        &["kg", "kgs", "kilogram", "kilograms", "킬로그램"],
+        &[
+            "kg",
+            "kgs",
+            "kilo",
+            "kilos",
+            "kilogram",
+            "kilograms",
+            "킬로그램",
+        ],
         "kilogram",
     ),
     (&["lb", "lbs", "pound", "pounds", "파운드"], "pound"),
     (&["oz", "ounce", "ounces", "온스"], "ounce"),
     (
-        &["ml", "milliliter", "milliliters", "밀리리터"],
+        &[
+            "ml",
+            "milliliter",
+            "milliliters",
+            "millilitre",
+            "millilitres",
+            "밀리리터",
+        ],
         "milliliter",
+    ),
+    (&["tsp", "tsps", "teaspoon", "teaspoons"], "teaspoon"),
+    (
+        &["tbsp", "tbsps", "tablespoon", "tablespoons"],
+        "tablespoon",
     ),
     (
         &["l", "liter", "liters", "litre", "litres", "리터"],
@@ -589,6 +609,19 @@ const UNITS: &[(&[&str], &str)] = &[
     (&["°f", "℉", "fahrenheit", "화씨"], "fahrenheit"),
     (&["%", "percent", "퍼센트", "프로"], "percent"),
 ];
+
+/// The canonical unit a word on its own names, for comparing two texts
+/// word by word (`surface`): English aliases of two letters or more, but
+/// not those that are also common words ("in", "min", "won", "second").
+pub(super) fn unit_word(word: &str) -> Option<&'static str> {
+    if word.len() < 2 || !word.is_ascii() || matches!(word, "in" | "min" | "won" | "second") {
+        return None;
+    }
+    UNITS
+        .iter()
+        .find(|(aliases, _)| aliases.contains(&word))
+        .map(|(_, canon)| *canon)
+}
 
 /// The canonical unit `word` names: the whole word, or for Korean (whose
 /// particles attach: "25기가는", "3일에") the longest unit it starts with.

@@ -132,6 +132,8 @@ fn raw_words(sentence: &str) -> Vec<String> {
             .find(|(short, _)| short.contains(&w.as_str()))
         {
             *w = full.to_string();
+        } else if let Some(unit) = super::guard::unit_word(w) {
+            *w = unit.to_string();
         }
     }
     out

@@ -374,10 +374,10 @@ pub(super) const MOVABLE_OPENERS: &[&str] = &[
     "within", "by", "via", "after", "before", "using", "inside", "outside", "near", "under",
 ];
 
-/// Abbreviations and chat spellings, each group read as one word: units
-/// ("cm" = "centimeters" = "centimeter") and common short forms ("acct",
-/// "pwd", "u", "ur"). Only unambiguous ones: "min" (minute or minimum),
-/// "app", "r" or "in" are left alone.
+/// Abbreviations and chat spellings, each group read as one word ("acct",
+/// "pwd", "u", "ur"). Only unambiguous ones: "app" or "r" are left alone.
+/// Units ("cm" = "centimeters") come from the guard's table
+/// ([`super::super::guard::unit_word`]).
 pub(super) const ABBREVIATIONS: &[(&[&str], &str)] = &[
     (&["u"], "you"),
     (&["ur"], "your"),
@@ -390,63 +390,4 @@ pub(super) const ABBREVIATIONS: &[(&[&str], &str)] = &[
     (&["qty"], "quantity"),
     (&["govt"], "government"),
     (&["diff"], "difference"),
-    (
-        &[
-            "mm",
-            "millimeter",
-            "millimeters",
-            "millimetre",
-            "millimetres",
-        ],
-        "millimeter",
-    ),
-    (
-        &[
-            "cm",
-            "cms",
-            "centimeter",
-            "centimeters",
-            "centimetre",
-            "centimetres",
-        ],
-        "centimeter",
-    ),
-    (
-        &[
-            "km",
-            "kms",
-            "kilometer",
-            "kilometers",
-            "kilometre",
-            "kilometres",
-        ],
-        "kilometer",
-    ),
-    (
-        &["kg", "kgs", "kilo", "kilos", "kilogram", "kilograms"],
-        "kilogram",
-    ),
-    (&["lb", "lbs", "pound", "pounds"], "pound"),
-    (&["oz", "ounce", "ounces"], "ounce"),
-    (&["ft", "foot", "feet"], "foot"),
-    (&["mi", "mile", "miles"], "mile"),
-    (
-        &["tbsp", "tbsps", "tablespoon", "tablespoons"],
-        "tablespoon",
-    ),
-    (&["tsp", "tsps", "teaspoon", "teaspoons"], "teaspoon"),
-    (
-        &[
-            "ml",
-            "milliliter",
-            "milliliters",
-            "millilitre",
-            "millilitres",
-        ],
-        "milliliter",
-    ),
-    (&["hr", "hrs", "hour", "hours"], "hour"),
-    (&["mins", "minute", "minutes"], "minute"),
-    (&["yr", "yrs", "year", "years"], "year"),
-    (&["wk", "wks", "week", "weeks"], "week"),
 ];
