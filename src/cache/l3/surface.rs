@@ -364,37 +364,41 @@ fn gerund_of(g: &str, base: &str) -> bool {
 /// British and American spellings of one word: "colour" / "color",
 /// "centre" / "center", "organise" / "organize", "cancelled" / "canceled".
 fn spelling_variants(a: &str, b: &str) -> bool {
+    // British endings and their American forms, in groups: at most one
+    // ending of each group is rewritten, in words at least this long.
+    const GROUPS: &[(usize, &[(&str, &str)])] = &[
+        (
+            6,
+            &[
+                ("isation", "ization"),
+                ("ising", "izing"),
+                ("ised", "ized"),
+                ("ise", "ize"),
+                ("ises", "izes"),
+            ],
+        ),
+        (
+            5,
+            &[("our", "or"), ("ours", "ors"), ("re", "er"), ("res", "ers")],
+        ),
+        (
+            7,
+            &[
+                ("elled", "eled"),
+                ("elling", "eling"),
+                ("alled", "aled"),
+                ("alling", "aling"),
+            ],
+        ),
+    ];
     let american = |w: &str| -> String {
         let mut w = w.to_string();
-        for (uk, us) in [
-            ("isation", "ization"),
-            ("ising", "izing"),
-            ("ised", "ized"),
-            ("ise", "ize"),
-            ("ises", "izes"),
-        ] {
-            if w.len() >= 6 && w.ends_with(uk) {
+        for (min_len, endings) in GROUPS {
+            if let Some((uk, us)) = endings
+                .iter()
+                .find(|(uk, _)| w.len() >= *min_len && w.ends_with(uk))
+            {
                 w = format!("{}{us}", &w[..w.len() - uk.len()]);
-                break;
-            }
-        }
-        if w.len() >= 5 {
-            for (uk, us) in [("our", "or"), ("ours", "ors"), ("re", "er"), ("res", "ers")] {
-                if w.ends_with(uk) {
-                    w = format!("{}{us}", &w[..w.len() - uk.len()]);
-                    break;
-                }
-            }
-        }
-        for (uk, us) in [
-            ("elled", "eled"),
-            ("elling", "eling"),
-            ("alled", "aled"),
-            ("alling", "aling"),
-        ] {
-            if w.len() >= 7 && w.ends_with(uk) {
-                w = format!("{}{us}", &w[..w.len() - uk.len()]);
-                break;
             }
         }
         w
