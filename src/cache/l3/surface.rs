@@ -609,6 +609,19 @@ mod tests {
             ("Where can I find my invoices?", "Where are my invoices?"),
             ("I need to change my flight", "I'd like to change my flight"),
             ("Am I allowed to bring a pet?", "Can I bring a pet?"),
+            (
+                "I was wondering if I could change my seat",
+                "Can I change my seat?",
+            ),
+            (
+                "I was wondering if you could send me the invoice",
+                "Send me the invoice",
+            ),
+            ("How would I go about filing a claim?", "How do I file a claim?"),
+            (
+                "Would it be possible to upgrade my room?",
+                "Can I upgrade my room?",
+            ),
             ("비밀번호 변경", "비밀번호변경"),
             ("혹시 환불 가능한가요?", "환불 가능한가요"),
         ] {

@@ -283,11 +283,24 @@ pub(super) const FRAMES: &[(&[&str], &str)] = &[
     (&["can", "you", "help", "me", "with"], "how-to"),
     (&["could", "you", "help", "me", "with"], "how-to"),
     (&["help", "me", "with"], "how-to"),
+    (&["how", "would", "i", "go", "about"], "how-to"),
+    (&["how", "do", "i", "go", "about"], "how-to"),
+    (&["how", "should", "i", "go", "about"], "how-to"),
     // "can i": asking whether something is allowed or possible.
     (&["can", "i"], "can-i"),
     (&["am", "i", "allowed", "to"], "can-i"),
     (&["is", "it", "ok", "to"], "can-i"),
     (&["is", "it", "okay", "to"], "can-i"),
+    (&["would", "it", "be", "possible", "to"], "can-i"),
+    (
+        &["would", "it", "be", "possible", "for", "me", "to"],
+        "can-i",
+    ),
+    // After "I was wondering": "… if I can change my seat".
+    (&["if", "i", "can"], "can-i"),
+    (&["if", "i", "could"], "can-i"),
+    (&["whether", "i", "can"], "can-i"),
+    (&["whether", "i", "could"], "can-i"),
     // "want to": stating the request ("I want to change my flight" = "I'd
     // like to change my flight" = "I need to change my flight").
     (&["i", "want", "to"], "want-to"),
@@ -329,6 +342,12 @@ pub(super) const FRAMES: &[(&[&str], &str)] = &[
     (&["could", "you", "please"], ""),
     (&["would", "you", "be", "able", "to"], ""),
     (&["would", "you", "be", "so", "kind", "as", "to"], ""),
+    (&["is", "it", "possible", "for", "you", "to"], ""),
+    // After "I was wondering": "… if you could send me the invoice".
+    (&["if", "you", "could"], ""),
+    (&["if", "you", "can"], ""),
+    (&["whether", "you", "could"], ""),
+    (&["whether", "you", "can"], ""),
     (&["any", "chance", "you", "could"], ""),
     (
         &["i", "would", "appreciate", "it", "if", "you", "could"],
