@@ -5,7 +5,7 @@
 //! support pairs and conversations, every Hangul syllable, and edge cases.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use helios_cache::embed::{Bundled, EmbedError, Embedder, StaticEmbedder, TokenizerPath};
@@ -66,12 +66,7 @@ fn pair_texts(path: &Path) -> Vec<String> {
             _ => {}
         }
     }
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|x| x == "gz") {
-        Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
-    } else {
-        Box::new(BufReader::new(file))
-    };
+    let reader = helios_cache::cache::eval::open_lines(path).unwrap_or_else(|e| panic!("{e}"));
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for line in reader.lines() {

@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::PathBuf;
 
 /// Where the pairs file is: `HELIOS_BENCH_PAIRS`, else `../shared/...`
@@ -25,17 +25,8 @@ pub fn pairs_path() -> PathBuf {
 /// Every distinct non-empty text (`a` and `b`) of the pairs, in file order.
 pub fn qqp_texts() -> Vec<String> {
     let path = pairs_path();
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot open {} ({e}); set HELIOS_BENCH_PAIRS",
-            path.display()
-        )
-    });
-    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|x| x == "gz") {
-        Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
-    } else {
-        Box::new(BufReader::new(file))
-    };
+    let reader = helios_cache::cache::eval::open_lines(&path)
+        .unwrap_or_else(|e| panic!("cannot open {e}; set HELIOS_BENCH_PAIRS"));
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for line in reader.lines() {

@@ -13,7 +13,7 @@
 //! baselines (the last message only, the pasted transcript), and reported as
 //! the share of should-hit pairs served and of traps served a wrong answer.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -39,16 +39,21 @@ pub struct Pair {
     pub split: Option<String>,
 }
 
+/// Opens a text file for reading lines, decompressing it when its name
+/// ends in `.gz` (the shared eval sets ship both ways).
+pub fn open_lines(path: &Path) -> Result<Box<dyn BufRead>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    })
+}
+
 /// Reads a JSONL pair file (`.gz` is decompressed).
 pub fn read_pairs(path: &Path, limit: Option<usize>) -> Result<Vec<Pair>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
     let mut pairs = Vec::new();
-    for (n, line) in BufReader::new(reader).lines().enumerate() {
+    for (n, line) in open_lines(path)?.lines().enumerate() {
         let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
         if line.trim().is_empty() {
             continue;

@@ -901,8 +901,7 @@ mod quantised_tests {
             Err(_) => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../shared/eval/data/gptcache_qqp/pairs.jsonl.gz"),
         };
-        let file = std::fs::File::open(&path).ok()?;
-        let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(file));
+        let reader = crate::cache::eval::open_lines(&path).ok()?;
         let mut out = Vec::new();
         for line in reader.lines().map_while(Result::ok) {
             let v: serde_json::Value = serde_json::from_str(&line).ok()?;
