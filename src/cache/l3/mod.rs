@@ -689,6 +689,8 @@ impl L3 {
             ..Decision::default()
         };
         let now = now_ms();
+        // The query's final request read once for the surface rule.
+        let q_request = surface::Request::new(q_final);
         // The query's final turn embedded, when a chat candidate needs it.
         let mut query_final: Option<Vec<f32>> = None;
         for (vk, sim) in candidates {
@@ -706,7 +708,7 @@ impl L3 {
             // Under the gate only the same request retyped or reframed (one
             // turn each) is judged: the embedder scores a greeting or a
             // request frame around it low, the rule proves it.
-            let retyped = !same_text && surface::same_request(q_final, c_final);
+            let retyped = !same_text && q_request.same_as(&surface::Request::new(c_final));
             let single = q_turns.len() == 1 && c_turns.len() == 1;
             if below_gate && !(single && retyped) {
                 continue;

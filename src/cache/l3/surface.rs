@@ -303,28 +303,45 @@ pub fn says_nothing(text: &str) -> bool {
 /// "username"), one typing slip, a block moved from one end to the other,
 /// or two words swapped around "and" / "or" (see the module docs).
 pub fn same_request(a: &str, b: &str) -> bool {
-    let (sa, sb) = (sentences(a), sentences(b));
-    let (wa, wb) = (sa.concat(), sb.concat());
-    if wa.is_empty() || wb.is_empty() {
-        return false;
+    Request::new(a).same_as(&Request::new(b))
+}
+
+/// A request's words read once ([`sentences`]), to compare it with several
+/// candidates without reading it again for each.
+pub struct Request {
+    sentences: Vec<Vec<String>>,
+    words: Vec<String>,
+}
+
+impl Request {
+    pub fn new(text: &str) -> Request {
+        let sentences = sentences(text);
+        let words = sentences.concat();
+        Request { sentences, words }
     }
-    if wa == wb {
-        return true;
+
+    /// [`same_request`] of the two texts.
+    pub fn same_as(&self, other: &Request) -> bool {
+        let (wa, wb) = (&self.words, &other.words);
+        if wa.is_empty() || wb.is_empty() {
+            return false;
+        }
+        if wa == wb {
+            return true;
+        }
+        // Word breaks may move ("dark-mode", "user name", "set-up"): compare
+        // the letters, each word's start marked so that at most one slip is
+        // allowed inside one word.
+        if wa.concat() == wb.concat() {
+            return true;
+        }
+        if wa.len() == wb.len()
+            && (moved_block(wa, wb) || swapped_around_and(wa, wb) || one_word_apart(wa, wb))
+        {
+            return true;
+        }
+        voice::apart(&self.sentences, &other.sentences)
     }
-    // Word breaks may move ("dark-mode", "user name", "set-up"): compare the
-    // letters, each word's start marked so that at most one slip is allowed
-    // inside one word.
-    let ja: String = wa.concat();
-    let jb: String = wb.concat();
-    if ja == jb {
-        return true;
-    }
-    if wa.len() == wb.len()
-        && (moved_block(&wa, &wb) || swapped_around_and(&wa, &wb) || one_word_apart(&wa, &wb))
-    {
-        return true;
-    }
-    voice::apart(&sa, &sb)
 }
 
 /// Same length, every word equal but one, and that one a typing slip or
