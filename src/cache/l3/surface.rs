@@ -33,8 +33,8 @@ mod lexicon;
 mod voice;
 
 use lexicon::{
-    ABBREVIATIONS, ARTICLES, COURTESY, COURTESY_CLAUSE, COURTESY_RUNS, FRAMES, MOVABLE_OPENERS,
-    OPENERS,
+    ABBREVIATIONS, ARTICLES, COURTESY, COURTESY_CLAUSE, COURTESY_RUNS, FRAMES, FUNCTION_WORDS,
+    MOVABLE_OPENERS, OPENERS,
 };
 
 /// Contractions spelled out, so that "isn't" = "is not" and "what's" =
@@ -280,15 +280,73 @@ fn one_slip(a: &[char], b: &[char]) -> bool {
                 a[i] == b[j] && a[j] == b[i]
             }
         }
-        1 if long.len() >= 8 => {
-            // One letter missing: the longer word without it is the shorter.
-            let first = (0..short.len())
-                .find(|&i| short[i] != long[i])
-                .unwrap_or(short.len());
-            first > 0 && short[first..] == long[first + 1..]
-        }
+        1 if long.len() >= 8 => one_missing(short, long),
         _ => false,
     }
+}
+
+/// `long` is `short` with one letter more, never at the first letter.
+fn one_missing(short: &[char], long: &[char]) -> bool {
+    let first = (0..short.len())
+        .find(|&i| short[i] != long[i])
+        .unwrap_or(short.len());
+    first > 0 && short[first..] == long[first + 1..]
+}
+
+/// Whether `a` and `b` are one word and a slip of it that is no English
+/// word: one letter changed, missing, extra, or two neighbours swapped
+/// (never the first letter, no digits, four letters or more), and exactly
+/// one of the two is a word ([`is_word`]). "passwird" / "password" and
+/// "cancle" / "cancel" are; "from" / "form" and "tour" / "tor" are two
+/// words, and "Spotfy" / "Spotify" two unknown names: neither is a slip.
+fn slip_to_non_word(a: &str, b: &str) -> bool {
+    let (ca, cb): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if ca.len().max(cb.len()) < 4
+        || ca.iter().chain(&cb).any(|c| !c.is_alphabetic())
+        || ca.first() != cb.first()
+    {
+        return false;
+    }
+    let one_edit = if ca.len() == cb.len() {
+        let diff: Vec<usize> = (0..ca.len()).filter(|&i| ca[i] != cb[i]).collect();
+        match diff[..] {
+            [_] => true,
+            [i, j] => j == i + 1 && ca[i] == cb[j] && ca[j] == cb[i],
+            _ => false,
+        }
+    } else if ca.len().abs_diff(cb.len()) == 1 {
+        let (short, long) = if ca.len() < cb.len() {
+            (&ca, &cb)
+        } else {
+            (&cb, &ca)
+        };
+        one_missing(short, long)
+    } else {
+        false
+    };
+    one_edit && is_word(a) != is_word(b)
+}
+
+/// English words: WordNet's lemmas and irregular forms
+/// (`assets/synonyms/wordnet-words.txt`, rebuilt by
+/// `tools/synonyms/build.py`), one per line.
+const WORD_LIST: &str = include_str!("../../../assets/synonyms/wordnet-words.txt");
+
+/// Whether `w` (lower case) is an English word: a WordNet lemma or
+/// irregular form, one with a regular ending ("cancelled", "boxes",
+/// "largest"), or a closed-class word WordNet leaves out ("the", "into").
+fn is_word(w: &str) -> bool {
+    static WORDS: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    let words = WORDS.get_or_init(|| WORD_LIST.lines().collect());
+    if words.contains(w) || FUNCTION_WORDS.contains(&w) {
+        return true;
+    }
+    ["s", "es", "ed", "d", "ing", "er", "est", "ly"]
+        .iter()
+        .filter_map(|suffix| w.strip_suffix(suffix))
+        .filter(|stem| stem.len() >= 2)
+        .any(|stem| stems(stem).iter().any(|s| words.contains(s.as_str())))
 }
 
 /// Whether `text` asks or states nothing: only greetings, thanks,
@@ -345,19 +403,30 @@ impl Request {
 }
 
 /// Same length, every word equal but one, and that one a typing slip or
-/// its WordNet synonym ([`synonyms`]).
+/// its WordNet synonym ([`synonyms`]); or every word equal but two, each a
+/// slip to a non-word ([`slip_to_non_word`]: "How do I reset my passwrod
+/// for the acocunt?").
 fn one_word_apart(wa: &[String], wb: &[String]) -> bool {
-    let mut differ = wa.iter().zip(wb).filter(|(x, y)| x != y);
-    let (Some((x, y)), None) = (differ.next(), differ.next()) else {
-        return false;
-    };
-    let (cx, cy): (Vec<char>, Vec<char>) = (x.chars().collect(), y.chars().collect());
-    let at = wa.iter().zip(wb).position(|(x, y)| x != y).unwrap_or(0);
-    let after_how_to = at > 0 && wa[at - 1] == "how-to";
-    one_slip(&cx, &cy)
-        || synonyms(x, y)
-        || spelling_variants(x, y)
-        || (after_how_to && (gerund_of(x, y) || gerund_of(y, x)))
+    let differ: Vec<(usize, &String, &String)> = wa
+        .iter()
+        .zip(wb)
+        .enumerate()
+        .filter(|(_, (x, y))| x != y)
+        .map(|(i, (x, y))| (i, x, y))
+        .collect();
+    match differ[..] {
+        [(at, x, y)] => {
+            let (cx, cy): (Vec<char>, Vec<char>) = (x.chars().collect(), y.chars().collect());
+            let after_how_to = at > 0 && wa[at - 1] == "how-to";
+            one_slip(&cx, &cy)
+                || slip_to_non_word(x, y)
+                || synonyms(x, y)
+                || spelling_variants(x, y)
+                || (after_how_to && (gerund_of(x, y) || gerund_of(y, x)))
+        }
+        [(_, x1, y1), (_, x2, y2)] => slip_to_non_word(x1, y1) && slip_to_non_word(x2, y2),
+        _ => false,
+    }
 }
 
 /// Whether `g` is the gerund of the verb `base` ("filing" / "file",
@@ -530,6 +599,14 @@ mod tests {
                 "can you cancel my subscription? Thank you so much",
             ),
             ("How do I reset my password?", "how do i reset my passwrod"),
+            // A slip to a non-word in a shorter word, or a changed letter.
+            ("Where is my package?", "Where is my pakage?"),
+            ("How do I reset my password?", "How do I reset my passwird?"),
+            ("How do I cancel my order?", "How do I cancle my ordr?"),
+            (
+                "How do I reset my password for the account?",
+                "How do I reset my passwrod for the acocunt?",
+            ),
             (
                 "Can I cancel my subscription?",
                 "Can i cancle my subscription?",
@@ -698,10 +775,17 @@ mod tests {
             ("How do I reset my password?", "How do I reset my PIN?"),
             ("Is the dessert vegan?", "Is the desert vegan?"),
             ("How do I form a company?", "How do I from a company?"),
-            // Two slips are two changes.
+            // Two changes where one lands on a word, or on an unknown name.
+            ("Is the tour free for kids?", "Is the tor free for kdis?"),
+            ("Can I pay with Spotify?", "Can I pay with Spotfy?"),
+            ("Can I pay with Venmo?", "Can I pay with Vnemo?"),
+            // A slip lands on another word: two words.
+            ("Is the tour free?", "Is the torn free?"),
+            ("How do I cancel my order?", "How do I cancel my border?"),
+            // Three slips are too many.
             (
                 "How do I reset my password for the account?",
-                "How do I reset my passwrod for the acocunt?",
+                "How do I rest my passwrod for the acocunt?",
             ),
             ("hi", "hello"),
             // A slip is never at the first letter.

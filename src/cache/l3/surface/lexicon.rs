@@ -154,6 +154,22 @@ pub(super) const COURTESY_CLAUSE: &[&str] = &[
     "one",
 ];
 
+/// Closed-class words WordNet does not list (pronouns, determiners,
+/// prepositions, conjunctions, auxiliaries): a slip that lands on one of
+/// them ("form" / "from") lands on a word.
+pub(super) const FUNCTION_WORDS: &[&str] = &[
+    "i", "me", "my", "mine", "myself", "you", "your", "yours", "yourself", "he", "him", "his",
+    "she", "her", "hers", "it", "its", "itself", "we", "us", "our", "ours", "they", "them",
+    "their", "theirs", "a", "an", "the", "this", "that", "these", "those", "each", "every",
+    "either", "neither", "some", "any", "none", "is", "are", "was", "were", "be", "been", "being",
+    "am", "do", "does", "did", "done", "doing", "have", "has", "had", "having", "can", "could",
+    "will", "would", "shall", "should", "may", "might", "must", "of", "in", "on", "at", "to",
+    "for", "from", "by", "with", "about", "into", "onto", "over", "under", "after", "before",
+    "between", "through", "during", "without", "within", "across", "against", "among", "upon",
+    "until", "since", "than", "then", "and", "or", "but", "nor", "if", "when", "where", "why",
+    "how", "what", "which", "who", "whom", "whose", "not", "no", "yes", "there", "here", "via",
+];
+
 /// Articles: "cancel the order" and "cancel an order" ask the same.
 pub(super) const ARTICLES: &[&str] = &["a", "an", "the"];
 
