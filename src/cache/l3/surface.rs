@@ -16,7 +16,9 @@
 //! alike, in order, except
 //! - one typing slip inside a long word (two swapped neighbours in a word
 //!   of six or more letters, or one letter missing or extra in a word of
-//!   eight or more), never in a word with a digit;
+//!   eight or more), never in a word with a digit; or one or two slips
+//!   that each turn an English word into no word ("pakage", "cancle my
+//!   ordr"; [`slip_to_non_word`]);
 //! - a block of words moved whole from one end of the sentence to the
 //!   other, when the moved block opens with a subordinator or preposition
 //!   ("if", "when", "on", "at", …): that is how English fronts a condition
