@@ -213,6 +213,13 @@ pub struct Options {
     #[arg(long, env = "HELIOS_L3_VERIFIER_VETO")]
     pub l3_verifier_veto: Option<String>,
 
+    /// Cosine (0-1) at which an English candidate the verifier refused is still
+    /// served when it is a rewording, not a small edit: each text has two or more
+    /// content words the other lacks, and the same names. `off`: the verifier
+    /// decides alone. [default: 0.90, calibrated for the bundled embedder]
+    #[arg(long, env = "HELIOS_L3_REWORDED_THRESHOLD")]
+    pub l3_reworded_threshold: Option<String>,
+
     /// Embedding model: a model2vec directory (config.json, model.safetensors,
     /// tokenizer.json) or a Hugging Face model id (downloaded once into the
     /// data directory, where the network allows). [default: the bundled model]
@@ -329,6 +336,7 @@ impl Options {
             l3_verifier,
             l3_verifier_threshold,
             l3_verifier_veto,
+            l3_reworded_threshold,
             embedding_model,
             embedding_url,
             embedding_api_model,
@@ -394,17 +402,12 @@ impl Options {
                 }
             },
             verifier_threshold: self.l3_verifier_threshold,
-            verifier_veto: match self.l3_verifier_veto.as_deref().unwrap_or("off") {
-                "off" | "none" => None,
-                v => Some(
-                    v.parse::<f64>()
-                        .ok()
-                        .filter(|x| (0.0..=1.0).contains(x))
-                        .ok_or_else(|| {
-                            ConfigError(format!("l3_verifier_veto must be off or 0..1, got {v:?}"))
-                        })?,
-                ),
-            },
+            verifier_veto: off_or_fraction("l3_verifier_veto", self.l3_verifier_veto, None)?,
+            reworded_threshold: off_or_fraction(
+                "l3_reworded_threshold",
+                self.l3_reworded_threshold,
+                Some(crate::cache::l3::REWORDED_THRESHOLD),
+            )?,
             verifier: VerifierChoice::parse(self.l3_verifier.as_deref().unwrap_or("bundled"))
                 .map_err(ConfigError)?,
         };
@@ -552,6 +555,24 @@ impl Settings {
         }
         server.gateway.check().map_err(ConfigError)?;
         Ok(())
+    }
+}
+
+/// Parses a setting that is `off` or a fraction in 0..1; unset gives `default`.
+fn off_or_fraction(
+    name: &str,
+    value: Option<String>,
+    default: Option<f64>,
+) -> Result<Option<f64>, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("off" | "none") => Ok(None),
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|x| (0.0..=1.0).contains(x))
+            .map(Some)
+            .ok_or_else(|| ConfigError(format!("{name} must be off or 0..1, got {v:?}"))),
     }
 }
 

@@ -110,6 +110,42 @@ fn a_retyped_request_is_served_without_a_verdict_and_a_changed_one_is_judged() {
 }
 
 #[test]
+fn a_rewording_the_verifier_refuses_is_served_above_the_reworded_threshold() {
+    // Default settings: the verifier refuses this rewording (it has learnt
+    // that a near-duplicate with replaced words is a trap), but each text
+    // has two content words the other lacks and the embedder scores the
+    // pair above the reworded threshold (0.90): served as `reworded`. A
+    // one-word edit of the same request is a trap shape and stays refused;
+    // with `--l3-reworded-threshold off` the verifier decides alone.
+    let stored = "How do you add wireless networking to an old desktop PC?";
+    let reworded = "How do you get wireless internet for an old desktop PC?";
+    let s = Server::start();
+    store(&s, stored, json!({}));
+    let r = lookup(&s, reworded, json!({}));
+    assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{r}");
+    let l3 = &r["l3_result"];
+    assert_eq!(l3["decision"], "reworded", "{r}");
+    assert!(
+        f(&l3["verifier_score"]) < f(&l3["verifier_threshold"]),
+        "{r}"
+    );
+    assert!(f(&l3["similarity"]) >= 0.90, "{r}");
+    let edit = lookup(
+        &s,
+        "How do you add wired networking to an old desktop PC?",
+        json!({}),
+    );
+    assert_eq!(edit["hit"], false, "{edit}");
+    let off = Server::builder()
+        .args(["--l3-reworded-threshold", "off"])
+        .start();
+    store(&off, stored, json!({}));
+    let r = lookup(&off, reworded, json!({}));
+    assert_eq!(r["hit"], false, "{r}");
+    assert_eq!(r["l3_result"]["decision"], "verifier", "{r}");
+}
+
+#[test]
 fn a_reframed_request_is_proven_by_rule_even_under_the_gate() {
     // Default settings. The embedder scores a greeting or another request
     // frame around the same words low (here under the 0.66 gate); the
@@ -520,6 +556,10 @@ fn bad_embedding_configuration_fails_clearly_at_start() {
             "l3_verifier_threshold",
         ),
         (vec!["--l3-verifier-veto", "2"], "l3_verifier_veto"),
+        (
+            vec!["--l3-reworded-threshold", "high"],
+            "l3_reworded_threshold",
+        ),
     ] {
         let mut cmd = command();
         cmd.args(["--bind", "127.0.0.1:0", "--data-dir", data])

@@ -143,8 +143,9 @@ pub struct L3Result {
     pub guard_veto: Option<Option<&'static str>>,
     /// Why the candidate was served or refused: `served` (judged and
     /// passed), `same_request` (proven the same request retyped or reframed
-    /// by rule: no verdict needed), `exact`, `no_candidate`, `below_gate`,
-    /// `guard`, `feedback` or `verifier`.
+    /// by rule: no verdict needed), `reworded` (refused by the verifier but
+    /// a rewording, not a small edit, above the reworded threshold), `exact`,
+    /// `no_candidate`, `below_gate`, `guard`, `feedback` or `verifier`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<&'static str>,
     /// Candidates above the gate that were judged.

@@ -32,7 +32,10 @@
 //! surface-equal, and the guard still runs after this.
 
 mod lexicon;
+mod reworded;
 mod voice;
+
+pub use reworded::reworded;
 
 use lexicon::{
     ABBREVIATIONS, ARTICLES, COURTESY, COURTESY_CLAUSE, COURTESY_RUNS, FRAMES, FUNCTION_WORDS,
