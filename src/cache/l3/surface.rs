@@ -344,14 +344,28 @@ fn is_word(w: &str) -> bool {
     static WORDS: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
         std::sync::OnceLock::new();
     let words = WORDS.get_or_init(|| WORD_LIST.lines().collect());
-    if words.contains(w) || FUNCTION_WORDS.contains(&w) {
-        return true;
+    is_function_word(w) || base_forms(w).iter().any(|b| words.contains(b.as_str()))
+}
+
+/// Whether `w` is a closed-class word (pronoun, determiner, preposition,
+/// particle, conjunction, auxiliary).
+pub(super) fn is_function_word(w: &str) -> bool {
+    FUNCTION_WORDS.contains(&w)
+}
+
+/// The forms a word may be an inflection of, itself first: "cancelled" →
+/// "cancel", "boxes" → "box", "easier" → "easy", "later" → "late" (a
+/// regular ending removed, then a final "e" restored, a doubled letter
+/// undone or "i" read as "y"). Over-generates: the caller looks the forms
+/// up in a word list.
+fn base_forms(w: &str) -> Vec<String> {
+    let mut out = vec![w.to_string()];
+    for suffix in ["s", "es", "ed", "d", "ing", "er", "est", "r", "st", "ly"] {
+        if let Some(stem) = w.strip_suffix(suffix).filter(|s| s.len() >= 2) {
+            out.extend(stems(stem));
+        }
     }
-    ["s", "es", "ed", "d", "ing", "er", "est", "ly"]
-        .iter()
-        .filter_map(|suffix| w.strip_suffix(suffix))
-        .filter(|stem| stem.len() >= 2)
-        .any(|stem| stems(stem).iter().any(|s| words.contains(s.as_str())))
+    out
 }
 
 /// Whether `text` asks or states nothing: only greetings, thanks,

@@ -168,6 +168,7 @@ pub(super) const FUNCTION_WORDS: &[&str] = &[
     "between", "through", "during", "without", "within", "across", "against", "among", "upon",
     "until", "since", "than", "then", "and", "or", "but", "nor", "if", "when", "where", "why",
     "how", "what", "which", "who", "whom", "whose", "not", "no", "yes", "there", "here", "via",
+    "off", "out", "up", "down",
 ];
 
 /// Articles: "cancel the order" and "cancel an order" ask the same.
