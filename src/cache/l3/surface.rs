@@ -38,8 +38,8 @@ mod voice;
 pub use reworded::reworded;
 
 use lexicon::{
-    ABBREVIATIONS, ARTICLES, COURTESY, COURTESY_CLAUSE, COURTESY_RUNS, FRAMES, FUNCTION_WORDS,
-    MOVABLE_OPENERS, OPENERS,
+    ABBREVIATIONS, ADDRESSEES, ARTICLES, COURTESY, COURTESY_CLAUSE, COURTESY_RUNS, FRAMES,
+    FUNCTION_WORDS, GREETINGS, MOVABLE_OPENERS, OPENERS,
 };
 
 /// Contractions spelled out, so that "isn't" = "is not" and "what's" =
@@ -171,8 +171,21 @@ fn is_s_is(head: &str) -> bool {
 /// courtesy) are dropped.
 fn sentences(text: &str) -> Vec<Vec<String>> {
     let mut all_sentences = Vec::new();
-    for sentence in text.split(['.', '?', '!', ';', ':', '\n', ',']) {
+    // A spaced dash joins clauses like a comma ("PLEASE HELP - how do I …").
+    let text = text.replace(" - ", ", ").replace(" \u{2013} ", ", ");
+    let clauses: Vec<&str> = text
+        .split(['.', '?', '!', ';', ':', '\n', ','])
+        .filter(|c| !c.trim().is_empty())
+        .collect();
+    let signed_from = signature_start(&clauses);
+    for (at, sentence) in clauses.iter().enumerate() {
+        if at >= signed_from {
+            break;
+        }
         let all = raw_words(sentence);
+        if at + 1 < clauses.len() && greeting(&all) {
+            continue;
+        }
         // A clause that opens like a question asks something, whatever
         // its words ("Is it back?").
         let question = all.first().is_some_and(|w| {
@@ -260,6 +273,44 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
         }
     }
     all_sentences
+}
+
+/// Whether a clause is a greeting with its addressee and nothing else:
+/// a greeting word and up to three more words, the last one who is
+/// addressed ("Hi pharmacy team", "Dear Sir/Madam"). A name is
+/// not dropped: "Hey Netflix" may say which service is asked about.
+fn greeting(words: &[String]) -> bool {
+    (2..=4).contains(&words.len())
+        && GREETINGS.contains(&words[0].as_str())
+        && ADDRESSEES.contains(&words[words.len() - 1].as_str())
+}
+
+/// Where a message's signature starts: the trailing clauses of one to
+/// three capitalised words or initials ("Priya", "J", "Thompson") after a
+/// clause of courtesies only ("Many thanks", "Kind regards"). The clauses'
+/// count when there is none.
+fn signature_start(clauses: &[&str]) -> usize {
+    let name_like = |c: &str| {
+        let words: Vec<&str> = c.split_whitespace().collect();
+        (1..=3).contains(&words.len())
+            && words.iter().all(|w| {
+                w.chars().next().is_some_and(char::is_uppercase)
+                    && w.chars()
+                        .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+            })
+    };
+    let courtesy_only = |c: &str| {
+        raw_words(c)
+            .iter()
+            .all(|w| COURTESY_CLAUSE.contains(&w.as_str()))
+    };
+    let names = clauses.iter().rev().take_while(|c| name_like(c)).count();
+    // The sign-off may itself be capitalised ("Regards"): the names start
+    // after the last clause of courtesies among them or just before them.
+    (0..=names)
+        .map(|k| clauses.len() - k)
+        .find(|&start| start > 0 && start < clauses.len() && courtesy_only(clauses[start - 1]))
+        .unwrap_or(clauses.len())
 }
 
 fn starts_with(words: &[String], run: &[&str]) -> bool {
@@ -618,6 +669,29 @@ mod tests {
                 "can you cancel my subscription? Thank you so much",
             ),
             ("How do I reset my password?", "how do i reset my passwrod"),
+            // A greeting with its addressee, a signature after a sign-off,
+            // a spaced dash between clauses.
+            (
+                "Hi pharmacy team, is my prescription ready for pickup?",
+                "Is my prescription ready for pickup?",
+            ),
+            ("hey support, where can I find my W-2 form?", "Where can I find my W-2 form?"),
+            (
+                "Dear Sir/Madam, How do I renew my passport? Kind regards, J. Thompson",
+                "How do I renew my passport?",
+            ),
+            (
+                "How do I export my data? Many thanks, Priya",
+                "How do I export my data?",
+            ),
+            (
+                "PLEASE HELP - how do I report a gas leak? pls help",
+                "How do I report a gas leak?",
+            ),
+            (
+                "Greetings! Do you offer student discounts? Looking forward to hearing from you.",
+                "Do you offer student discounts?",
+            ),
             // A slip to a non-word in a shorter word, or a changed letter.
             ("Where is my package?", "Where is my pakage?"),
             ("How do I reset my password?", "How do I reset my passwird?"),
@@ -842,6 +916,15 @@ mod tests {
             ),
             ("Where can I buy a ticket?", "Where is a ticket?"),
             ("I want to change my flight", "Can I change my flight?"),
+            // A greeting by name (a service may be named), or a place after
+            // a request, is kept.
+            (
+                "Hey Netflix, can I pause my plan?",
+                "Hey Hulu, can I pause my plan?",
+            ),
+            ("Hey Netflix, can I pause my plan?", "Can I pause my plan?"),
+            ("Can I fly to Paris, France?", "Can I fly to Paris?"),
+            ("Hi Sarah, can I pay later?", "Hi Sarah, can I pay now?"),
             // A clause that states or asks something is never courtesy.
             (
                 "How do I add a user? I am on the free plan.",

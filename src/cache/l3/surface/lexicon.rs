@@ -136,6 +136,31 @@ pub(super) const COURTESY_CLAUSE: &[&str] = &[
     "am",
     "are",
     "be",
+    "pls",
+    "plz",
+    "ta",
+    "yo",
+    "howdy",
+    "mate",
+    "ton",
+    "million",
+    "many",
+    "looking",
+    "forward",
+    "hearing",
+    "from",
+    "checking",
+    "asked",
+    "already",
+    "need",
+    "know",
+    "asap",
+    "urgent",
+    "urgently",
+    "soon",
+    "possible",
+    "on",
+    "end",
     // Chatter between requests: "ok I'm back at my desk", "got it", "one sec".
     "back",
     "desk",
@@ -232,6 +257,16 @@ pub(super) const COURTESY_RUNS: &[&[&str]] = &[
     &["good", "evening"],
     &["i", "have", "question"],
     &["quick", "one"],
+    &["cheers", "mate"],
+];
+
+/// Words that open a greeting ("Hi pharmacy team", "Dear Sir/Madam").
+pub(super) const GREETINGS: &[&str] = &["hi", "hello", "hey", "dear", "greetings", "yo", "howdy"];
+
+/// Whom a greeting addresses, when not by name: "Hi support", "Hey team".
+pub(super) const ADDRESSEES: &[&str] = &[
+    "team", "there", "all", "everyone", "folks", "guys", "sir", "madam", "support", "staff",
+    "friends", "people", "helpdesk",
 ];
 
 /// Request frames that ask the same thing, each mapped to one canonical
