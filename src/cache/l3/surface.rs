@@ -23,7 +23,8 @@
 //!   other, when the moved block opens with a subordinator or preposition
 //!   ("if", "when", "on", "at", …): that is how English fronts a condition
 //!   or a place, and it never swaps two arguments;
-//! - the two single words around an "and" / "or" swapped;
+//! - the two blocks around an "and" / "or" swapped, the items of a list
+//!   in another order, or the same clauses in another order;
 //! - one word replaced by its synonym in WordNet's most frequent sense
 //!   ("buy" / "purchase"; sister terms and antonyms never are);
 //! - a passive question asked in the active voice ([`voice`]).
@@ -464,8 +465,16 @@ impl Request {
             return true;
         }
         if wa.len() == wb.len()
-            && (moved_block(wa, wb) || swapped_around_and(wa, wb) || one_word_apart(wa, wb))
+            && (moved_block(wa, wb)
+                || swapped_around_and(wa, wb)
+                || same_items(wa, wb)
+                || one_word_apart(wa, wb))
         {
+            return true;
+        }
+        // The same clauses in another order ("my order arrived empty, what
+        // do I do" / "what do I do, my order arrived empty").
+        if self.sentences.len() >= 2 && same_clauses(&self.sentences, &other.sentences) {
             return true;
         }
         voice::apart(&self.sentences, &other.sentences)
@@ -628,13 +637,93 @@ fn moved_block(wa: &[String], wb: &[String]) -> bool {
     })
 }
 
-/// `b` is `a` with the two single words around one "and" / "or" swapped
-/// ("name and address" / "address and name").
+/// `b` is `a` with the two blocks around one "and" / "or" swapped ("name
+/// and address" / "address and name", "my ID and proof of address" /
+/// "proof of address and my ID"), where neither block says which comes
+/// first ("then", "before", "after", "first").
 fn swapped_around_and(wa: &[String], wb: &[String]) -> bool {
-    let diff: Vec<usize> = (0..wa.len()).filter(|&i| wa[i] != wb[i]).collect();
-    matches!(diff.as_slice(), [i, j] if *j == i + 2
-        && matches!(wa[i + 1].as_str(), "and" | "or")
-        && wa[*i] == wb[*j] && wa[*j] == wb[*i])
+    let prefix = wa.iter().zip(wb).take_while(|(x, y)| x == y).count();
+    let suffix = wa
+        .iter()
+        .rev()
+        .zip(wb.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    if prefix + suffix >= wa.len() {
+        return false;
+    }
+    let ma = &wa[prefix..wa.len() - suffix];
+    let ordered = |m: &[String]| {
+        m.iter()
+            .any(|w| matches!(w.as_str(), "then" | "before" | "after" | "first" | "later"))
+    };
+    if ordered(ma) {
+        return false;
+    }
+    // Widen the middle to whole blocks: it may start or end inside one
+    // (blocks of up to eight words).
+    (prefix.saturating_sub(8)..=prefix).any(|p| {
+        (suffix.saturating_sub(8)..=suffix).any(|q| {
+            let (xa, xb) = (&wa[p..wa.len() - q], &wb[p..wb.len() - q]);
+            xa.iter()
+                .enumerate()
+                .filter(|(_, w)| matches!(w.as_str(), "and" | "or"))
+                .any(|(k, conj)| {
+                    let (x, y) = (&xa[..k], &xa[k + 1..]);
+                    !x.is_empty()
+                        && !y.is_empty()
+                        && xb.len() == xa.len()
+                        && xb[..y.len()] == *y
+                        && xb[y.len()] == *conj
+                        && xb[y.len() + 1..] == *x
+                })
+        })
+    })
+}
+
+/// `a` and `b` list the same items in another order ("calls, texts and
+/// data" / "data, texts and calls"): where they differ, both hold the same
+/// words, an "and" / "or" among them, and nothing but items (no
+/// preposition that would give the items roles: "from savings to
+/// checking").
+fn same_items(wa: &[String], wb: &[String]) -> bool {
+    let prefix = wa.iter().zip(wb).take_while(|(x, y)| x == y).count();
+    let suffix = wa
+        .iter()
+        .rev()
+        .zip(wb.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    if prefix + suffix >= wa.len() {
+        return false;
+    }
+    // The list runs on to its "and": widen the middle to include it.
+    let end = (wa.len() - suffix..wa.len())
+        .find(|&i| matches!(wa[i].as_str(), "and" | "or"))
+        .map_or(wa.len() - suffix, |i| i + 2)
+        .min(wa.len());
+    let (ma, mb) = (&wa[prefix..end], &wb[prefix..end]);
+    let conj = |m: &[String]| m.iter().any(|w| matches!(w.as_str(), "and" | "or"));
+    let items_only = |m: &[String]| {
+        m.iter()
+            .all(|w| matches!(w.as_str(), "and" | "or") || !is_function_word(w))
+    };
+    let sorted = |m: &[String]| {
+        let mut v = m.to_vec();
+        v.sort();
+        v
+    };
+    conj(ma) && items_only(ma) && items_only(mb) && sorted(ma) == sorted(mb)
+}
+
+/// Whether two requests are the same clauses in another order.
+fn same_clauses(a: &[Vec<String>], b: &[Vec<String>]) -> bool {
+    let sorted = |s: &[Vec<String>]| {
+        let mut v = s.to_vec();
+        v.sort();
+        v
+    };
+    a.len() == b.len() && sorted(a) == sorted(b)
 }
 
 #[cfg(test)]
@@ -669,6 +758,24 @@ mod tests {
                 "can you cancel my subscription? Thank you so much",
             ),
             ("How do I reset my password?", "how do i reset my passwrod"),
+            // The same items or clauses in another order; a purpose
+            // ("to …") moved to the front.
+            (
+                "Should I bring my ID and proof of address to the DMV?",
+                "Should I bring proof of address and my ID to the DMV?",
+            ),
+            (
+                "Does the premium plan include calls, texts and data?",
+                "Does the premium plan include data, texts and calls?",
+            ),
+            (
+                "my order arrived but the box was empty, what do I do",
+                "what do I do, my order arrived but the box was empty",
+            ),
+            (
+                "Do I need to pay a fee to close my savings account early?",
+                "To close my savings account early, do I need to pay a fee?",
+            ),
             // A greeting with its addressee, a signature after a sign-off,
             // a spaced dash between clauses.
             (
@@ -916,6 +1023,20 @@ mod tests {
             ),
             ("Where can I buy a ticket?", "Where is a ticket?"),
             ("I want to change my flight", "Can I change my flight?"),
+            // Items with roles, or in an order the request names, are not
+            // a list.
+            (
+                "Should I unplug the router and then the modem?",
+                "Should I unplug the modem and then the router?",
+            ),
+            (
+                "Can I move money from savings to checking and back?",
+                "Can I move money from checking to savings and back?",
+            ),
+            (
+                "Do I pay the fee, or does the landlord?",
+                "Does the landlord pay the fee, or do I?",
+            ),
             // A greeting by name (a service may be named), or a place after
             // a request, is kept.
             (

@@ -442,7 +442,7 @@ pub(super) const FRAMES: &[(&[&str], &str)] = &[
 pub(super) const MOVABLE_OPENERS: &[&str] = &[
     "if", "when", "whenever", "while", "after", "before", "because", "since", "unless", "until",
     "once", "although", "though", "at", "on", "in", "for", "during", "from", "with", "without",
-    "within", "by", "via", "after", "before", "using", "inside", "outside", "near", "under",
+    "within", "by", "via", "after", "before", "using", "inside", "outside", "near", "under", "to",
 ];
 
 /// Abbreviations and chat spellings, each group read as one word ("acct",
