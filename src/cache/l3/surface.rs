@@ -269,9 +269,49 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
             out.pop();
             out.remove(0);
         }
-        if !out.is_empty() {
-            all_sentences.push(out);
+        // "(Explain) how compound interest works" = "How does compound
+        // interest work?".
+        if out.len() >= 3 && out[0] == "how" && !is_function_word(&out[1]) {
+            let last = out.len() - 1;
+            if let Some(verb) = out[last].strip_suffix('s').filter(|v| !v.ends_with('s')) {
+                out[last] = verb.to_string();
+                out.insert(1, "does".to_string());
+            }
         }
+        // Asking what a word means is asking what it is: "What does APR
+        // mean?" = "APR meaning" = "Meaning of APR" = "Define APR".
+        if out.len() >= 3 && out[0] == "what" && matches!(out[1].as_str(), "does" | "do") {
+            if out[out.len() - 1] == "mean" {
+                out.pop();
+                out.drain(..2);
+            }
+        } else if out.len() >= 2 && out[out.len() - 1] == "meaning" {
+            out.pop();
+        } else if out.len() >= 3 && out[0] == "meaning" && out[1] == "of" {
+            out.drain(..2);
+        }
+        if out.is_empty() {
+            continue;
+        }
+        // "How?" or "What do I do?" after a stated need asks how to meet it:
+        // "I need to freeze my card. How?" = "How do I freeze my card?";
+        // "Resetting a router - how?" = "How do I reset a router?".
+        let follow_up = matches!(
+            out.iter().map(String::as_str).collect::<Vec<_>>()[..],
+            ["how"] | ["what", "do", "i", "do"] | ["what", "should", "i", "do"]
+        );
+        if let (true, Some(prev)) = (follow_up, all_sentences.last_mut()) {
+            let prev: &mut Vec<String> = prev;
+            if prev[0] == "want-to" {
+                prev[0] = "how-to".to_string();
+                continue;
+            }
+            if prev[0].ends_with("ing") {
+                prev.insert(0, "how-to".to_string());
+                continue;
+            }
+        }
+        all_sentences.push(out);
     }
     all_sentences
 }
@@ -413,8 +453,24 @@ pub(super) fn is_function_word(w: &str) -> bool {
 fn base_forms(w: &str) -> Vec<String> {
     let mut out = vec![w.to_string()];
     for suffix in ["s", "es", "ed", "d", "ing", "er", "est", "r", "st", "ly"] {
-        if let Some(stem) = w.strip_suffix(suffix).filter(|s| s.len() >= 2) {
-            out.extend(stems(stem));
+        if let Some(stem) = w.strip_suffix(suffix).filter(|s| s.len() >= 3) {
+            // A short stem ending consonant-vowel-consonant doubles before a
+            // vowel ending ("dropping"): "droping" is "drope" + "ing" or no
+            // word, never "drop" + "ing".
+            let chars: Vec<char> = stem.chars().collect();
+            let vowel = |c: char| "aeiou".contains(c);
+            let n = chars.len();
+            let must_double = suffix.starts_with(['e', 'i'])
+                && n <= 4
+                && !vowel(chars[n - 1])
+                && !"wxy".contains(chars[n - 1])
+                && vowel(chars[n - 2])
+                && !vowel(chars[n - 3]);
+            out.extend(
+                stems(stem)
+                    .into_iter()
+                    .filter(|s| !(must_double && s == stem)),
+            );
         }
     }
     out
@@ -758,6 +814,34 @@ mod tests {
                 "can you cancel my subscription? Thank you so much",
             ),
             ("How do I reset my password?", "how do i reset my passwrod"),
+            // A stated need followed by "How?", a word's meaning asked
+            // another way, an embedded "how X works".
+            (
+                "I need to freeze my credit card. How?",
+                "How can I freeze my credit card?",
+            ),
+            (
+                "I want to add a user to our workspace. What do I do?",
+                "How do I add a user to our workspace?",
+            ),
+            (
+                "Resetting a router to factory settings - how?",
+                "How do I reset a router to factory settings?",
+            ),
+            ("what is a deductible", "define deductible"),
+            ("What does APR mean?", "APR meaning"),
+            ("Meaning of APR?", "What is APR?"),
+            ("Explain how compound interest works.", "How does compound interest work?"),
+            // Two slips to non-words, an undoubled ending, a spelled-out
+            // "asap".
+            (
+                "My internet connection keeps dropping",
+                "my internet conection keeps droping",
+            ),
+            (
+                "Please send me the info asap",
+                "Please send me the information as soon as possible",
+            ),
             // The same items or clauses in another order; a purpose
             // ("to …") moved to the front.
             (
@@ -1023,6 +1107,14 @@ mod tests {
             ),
             ("Where can I buy a ticket?", "Where is a ticket?"),
             ("I want to change my flight", "Can I change my flight?"),
+            // "How?" after something other than a need or an activity;
+            // "what X means" about another word.
+            ("My card was declined. How?", "How was my card declined?"),
+            ("What does APR mean?", "What does APY mean?"),
+            (
+                "How does compound interest work?",
+                "How does simple interest work?",
+            ),
             // Items with roles, or in an order the request names, are not
             // a list.
             (

@@ -258,6 +258,7 @@ pub(super) const COURTESY_RUNS: &[&[&str]] = &[
     &["i", "have", "question"],
     &["quick", "one"],
     &["cheers", "mate"],
+    &["as", "soon", "as", "possible"],
 ];
 
 /// Words that open a greeting ("Hi pharmacy team", "Dear Sir/Madam").
@@ -427,6 +428,7 @@ pub(super) const FRAMES: &[(&[&str], &str)] = &[
     (&["show", "me"], ""),
     (&["give", "me"], ""),
     (&["describe"], ""),
+    (&["define"], ""),
     (&["explain"], ""),
     (&["let", "me", "know"], ""),
     (&["i", "want", "to", "know"], ""),
@@ -461,4 +463,5 @@ pub(super) const ABBREVIATIONS: &[(&[&str], &str)] = &[
     (&["qty"], "quantity"),
     (&["govt"], "government"),
     (&["diff"], "difference"),
+    (&["docs"], "documents"),
 ];
