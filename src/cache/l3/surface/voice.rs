@@ -254,6 +254,8 @@ pub fn apart(a: &[Vec<String>], b: &[Vec<String>]) -> bool {
         s.iter()
             .flat_map(|w| match w.as_str() {
                 "can-i" => vec!["can".to_string(), "i".to_string()],
+                // "How do you calculate X" asks how X is calculated.
+                "how-to" => vec!["how".to_string(), "do".to_string(), "you".to_string()],
                 _ => vec![w.clone()],
             })
             .collect()
@@ -288,9 +290,7 @@ fn asked_to_do(p: &[String], q: &[String]) -> bool {
         let (subject, after) = rest.split_at(j);
         matches!(after, [be, part, tail @ ..] if be == "be"
             && participle_of(part, verb)
-            && object.len() == subject.len() + tail.len()
-            && object.starts_with(subject)
-            && object.ends_with(tail))
+            && object_is(object, subject, tail))
     })
 }
 
@@ -386,10 +386,38 @@ fn matches_active(
         Aux::Perfect => verb == part,
         _ => participle_of(part, verb),
     };
-    verb_ok
-        && object.len() == subject.len() + rest.len()
-        && object.starts_with(subject)
-        && object.ends_with(rest)
+    verb_ok && object_is(object, subject, rest)
+}
+
+/// Whether the active's object and what follows it (`object`) is the
+/// passive's subject and rest: the same words, a subject pronoun in its
+/// object form ("Was I billed" / "Did you bill me"), and a particle the
+/// passive left after the participle ("be mailed out") before the object
+/// ("mail out my card").
+fn object_is(object: &[String], subject: &[String], rest: &[String]) -> bool {
+    let as_object = |w: &String| -> String {
+        match w.as_str() {
+            "i" => "me",
+            "we" => "us",
+            "he" => "him",
+            "she" => "her",
+            "they" => "them",
+            other => other,
+        }
+        .to_string()
+    };
+    let subject: Vec<String> = subject.iter().map(as_object).collect();
+    let plain = object.len() == subject.len() + rest.len()
+        && object.starts_with(&subject)
+        && object.ends_with(rest);
+    let particle = matches!(
+        rest.first().map(String::as_str),
+        Some("out" | "up" | "off" | "down" | "back" | "over" | "away")
+    ) && object.len() == subject.len() + rest.len()
+        && object[0] == rest[0]
+        && object[1..].starts_with(&subject)
+        && object[1 + subject.len()..] == rest[1..];
+    plain || particle
 }
 
 /// `p` = "by whom BE N PART REST" or "who BE N PART by", `q` = "who VERB N
@@ -431,6 +459,24 @@ mod tests {
     fn a_passive_question_is_its_active_one() {
         for (a, b) in [
             ("Was my payment received?", "Did you receive my payment?"),
+            // "How do you …" (a frame), a pronoun in its object form, a
+            // particle after the participle.
+            (
+                "How is interest calculated on my savings?",
+                "How do you calculate interest on my savings?",
+            ),
+            (
+                "Why was I billed twice this month?",
+                "Why did you bill me twice this month?",
+            ),
+            (
+                "Will I be charged for cancelling within 24 hours?",
+                "Will you charge me for cancelling within 24 hours?",
+            ),
+            (
+                "When will my replacement card be mailed out?",
+                "When will you mail out my replacement card?",
+            ),
             (
                 "Why was my account suspended?",
                 "Why did you suspend my account?",
@@ -482,6 +528,12 @@ mod tests {
     #[test]
     fn another_agent_tense_verb_or_object_is_not() {
         for (a, b) in [
+            // Another person, another particle.
+            ("Why was I billed twice?", "Why did you bill them twice?"),
+            (
+                "When will my card be mailed out?",
+                "When will you mail back my card?",
+            ),
             // The arguments swapped.
             (
                 "Was the bank paid by the merchant?",
