@@ -450,8 +450,29 @@ impl Embedder for StaticEmbedder {
     }
 
     fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        // A shouted text ("HOW DO I REPORT A STOLEN PHONE") means what its
+        // lower case means; the cased vocabulary would split it into rare
+        // pieces and score it 0.3 against itself in lower case.
+        if shouted(text) {
+            return self.embed_with(&text.to_lowercase(), TokenizerPath::Auto);
+        }
         self.embed_with(text, TokenizerPath::Auto)
     }
+}
+
+/// Whether a text is written in capitals: at least eight cased letters,
+/// none of them lower case. A short acronym ("API", "NYC") is not.
+fn shouted(text: &str) -> bool {
+    let mut upper = 0;
+    for c in text.chars() {
+        if c.is_lowercase() {
+            return false;
+        }
+        if c.is_uppercase() {
+            upper += 1;
+        }
+    }
+    upper >= 8
 }
 
 #[cfg(test)]
@@ -466,6 +487,17 @@ mod tests {
         assert_eq!(f16_to_f32(0x0000), 0.0);
         assert!((f16_to_f32(0x0001) - 5.960_464_5e-8).abs() < 1e-12);
         assert!(f16_to_f32(0x7c00).is_infinite());
+    }
+
+    #[test]
+    fn a_shouted_text_embeds_as_its_lower_case() {
+        let m = StaticEmbedder::bundled().unwrap();
+        let loud = m.embed("HOW DO I REPORT A STOLEN PHONE").unwrap();
+        let plain = m.embed("how do i report a stolen phone").unwrap();
+        assert!(dot(&loud, &plain) > 0.999);
+        // An acronym alone, or with lower-case words, is left as typed.
+        assert!(!shouted("NYC API"));
+        assert!(!shouted("How do I use the API?"));
     }
 
     #[test]
