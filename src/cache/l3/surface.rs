@@ -693,11 +693,9 @@ fn moved_block(wa: &[String], wb: &[String]) -> bool {
     })
 }
 
-/// `b` is `a` with the two blocks around one "and" / "or" swapped ("name
-/// and address" / "address and name", "my ID and proof of address" /
-/// "proof of address and my ID"), where neither block says which comes
-/// first ("then", "before", "after", "first").
-fn swapped_around_and(wa: &[String], wb: &[String]) -> bool {
+/// How many words two equally long requests share at the start and at the
+/// end; `None` when those cover them (nothing differs).
+fn common_ends(wa: &[String], wb: &[String]) -> Option<(usize, usize)> {
     let prefix = wa.iter().zip(wb).take_while(|(x, y)| x == y).count();
     let suffix = wa
         .iter()
@@ -705,9 +703,17 @@ fn swapped_around_and(wa: &[String], wb: &[String]) -> bool {
         .zip(wb.iter().rev())
         .take_while(|(x, y)| x == y)
         .count();
-    if prefix + suffix >= wa.len() {
+    (prefix + suffix < wa.len()).then_some((prefix, suffix))
+}
+
+/// `b` is `a` with the two blocks around one "and" / "or" swapped ("name
+/// and address" / "address and name", "my ID and proof of address" /
+/// "proof of address and my ID"), where neither block says which comes
+/// first ("then", "before", "after", "first").
+fn swapped_around_and(wa: &[String], wb: &[String]) -> bool {
+    let Some((prefix, suffix)) = common_ends(wa, wb) else {
         return false;
-    }
+    };
     let ma = &wa[prefix..wa.len() - suffix];
     let ordered = |m: &[String]| {
         m.iter()
@@ -743,16 +749,9 @@ fn swapped_around_and(wa: &[String], wb: &[String]) -> bool {
 /// preposition that would give the items roles: "from savings to
 /// checking").
 fn same_items(wa: &[String], wb: &[String]) -> bool {
-    let prefix = wa.iter().zip(wb).take_while(|(x, y)| x == y).count();
-    let suffix = wa
-        .iter()
-        .rev()
-        .zip(wb.iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    if prefix + suffix >= wa.len() {
+    let Some((prefix, suffix)) = common_ends(wa, wb) else {
         return false;
-    }
+    };
     // The list runs on to its "and": widen the middle to include it.
     let end = (wa.len() - suffix..wa.len())
         .find(|&i| matches!(wa[i].as_str(), "and" | "or"))
@@ -764,21 +763,18 @@ fn same_items(wa: &[String], wb: &[String]) -> bool {
         m.iter()
             .all(|w| matches!(w.as_str(), "and" | "or") || !is_function_word(w))
     };
-    let sorted = |m: &[String]| {
-        let mut v = m.to_vec();
-        v.sort();
-        v
-    };
     conj(ma) && items_only(ma) && items_only(mb) && sorted(ma) == sorted(mb)
+}
+
+/// A sorted copy.
+fn sorted<T: Ord + Clone>(items: &[T]) -> Vec<T> {
+    let mut v = items.to_vec();
+    v.sort();
+    v
 }
 
 /// Whether two requests are the same clauses in another order.
 fn same_clauses(a: &[Vec<String>], b: &[Vec<String>]) -> bool {
-    let sorted = |s: &[Vec<String>]| {
-        let mut v = s.to_vec();
-        v.sort();
-        v
-    };
     a.len() == b.len() && sorted(a) == sorted(b)
 }
 
