@@ -15,11 +15,13 @@
 //! frames and closed-class words are set aside, each has at least
 //! [`MIN_REWORDED`] content words the other lacks (a word counts as present
 //! when the other has it, its inflection, its WordNet synonym or a typing
-//! slip of it), and every name (a capitalised word inside a sentence, or an
-//! unknown word at its start) is in both. English only: a request with any
-//! word outside ASCII is never reworded here.
+//! slip of it), the names agree (the guard's reading: a capitalised word
+//! inside a sentence, an acronym) and every code identifier ("data_files",
+//! "extract()", anything in backticks) is in both. English only: a request
+//! with any word outside ASCII is never reworded here.
 
-use super::{is_word, one_slip, slip_to_non_word, synonyms, Request, FUNCTION_WORDS};
+use super::super::guard;
+use super::{one_slip, slip_to_non_word, synonyms, Request, FUNCTION_WORDS};
 
 /// Content words each side must have that the other lacks.
 pub const MIN_REWORDED: usize = 2;
@@ -88,19 +90,13 @@ fn base(w: &str) -> &str {
     }
 }
 
-/// Whether every name in either text is a word of the other, and every
-/// code identifier one of the other's, letter for letter.
+/// Whether the names of the two texts agree ([`guard::names_agree`]) and
+/// every code identifier of one is one of the other's, letter for letter.
 fn names_shared(a: &str, b: &str) -> bool {
-    let (wa, wb) = (lower_words(a), lower_words(b));
     let (ia, ib) = (identifiers(a), identifiers(b));
     let tokens = |text: &str| -> Vec<String> { code_tokens(text).map(str::to_lowercase).collect() };
     let (ta, tb) = (tokens(a), tokens(b));
-    names(a)
-        .iter()
-        .all(|n| wb.iter().any(|w| base(w) == base(n)))
-        && names(b)
-            .iter()
-            .all(|n| wa.iter().any(|w| base(w) == base(n)))
+    guard::names_agree(a, b)
         && ia.iter().all(|i| tb.contains(i))
         && ib.iter().all(|i| ta.contains(i))
 }
@@ -132,52 +128,6 @@ fn identifiers(text: &str) -> Vec<String> {
     for (i, span) in text.split('`').enumerate() {
         if i % 2 == 1 {
             out.extend(code_tokens(span).map(str::to_lowercase));
-        }
-    }
-    out
-}
-
-/// A text's words, lower-cased, apostrophes dropped.
-fn lower_words(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '\u{2019}'))
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric())
-                .flat_map(char::to_lowercase)
-                .collect::<String>()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// Names in a text, lower-cased: a capitalised word inside a sentence
-/// ("Denver", "GPTCache", "NYC"; not "I"), or a sentence's first word
-/// that is no English word or has a capital after its first letter.
-fn names(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for sentence in text.split(['.', '?', '!', ':', ';', '\n']) {
-        let words = sentence
-            .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '\u{2019}'))
-            .map(|w| {
-                let w = w
-                    .strip_suffix("'s")
-                    .or(w.strip_suffix("\u{2019}s"))
-                    .unwrap_or(w);
-                w.trim_matches(['\'', '\u{2019}'])
-            })
-            .filter(|w| !w.is_empty());
-        for (i, w) in words.enumerate() {
-            let mut chars = w.chars();
-            let first_upper = chars.next().is_some_and(char::is_uppercase);
-            let inner_upper = chars.any(char::is_uppercase);
-            let lower = w.to_lowercase();
-            let name = match i {
-                0 => inner_upper || (first_upper && !is_word(&lower)),
-                _ => (first_upper || inner_upper) && w != "I",
-            };
-            if name && !lower.chars().all(|c| c.is_numeric()) {
-                out.push(lower);
-            }
         }
     }
     out
