@@ -173,7 +173,11 @@ fn is_s_is(head: &str) -> bool {
 fn sentences(text: &str) -> Vec<Vec<String>> {
     let mut all_sentences = Vec::new();
     // A spaced dash joins clauses like a comma ("PLEASE HELP - how do I …").
-    let text = text.replace(" - ", ", ").replace(" \u{2013} ", ", ");
+    // "vs." does not end a sentence.
+    let text = text
+        .replace(" - ", ", ")
+        .replace(" \u{2013} ", ", ")
+        .replace(" vs. ", " vs ");
     let clauses: Vec<&str> = text
         .split(['.', '?', '!', ';', ':', '\n', ','])
         .filter(|c| !c.trim().is_empty())
@@ -300,6 +304,23 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
             out.iter().map(String::as_str).collect::<Vec<_>>()[..],
             ["how"] | ["what", "do", "i", "do"] | ["what", "should", "i", "do"]
         );
+        // "Roth IRA vs traditional IRA - what's the difference?" = "What is
+        // the difference between a Roth IRA and a traditional IRA?".
+        if let (["difference"], Some(prev)) = (
+            &out.iter().map(String::as_str).collect::<Vec<_>>()[..],
+            all_sentences.last_mut(),
+        ) {
+            let prev: &mut Vec<String> = prev;
+            if let Some(at) = prev
+                .iter()
+                .position(|w| w == "vs" || w == "versus")
+                .filter(|&at| at > 0 && at + 1 < prev.len())
+            {
+                prev[at] = "and".to_string();
+                prev.splice(0..0, ["difference".to_string(), "between".to_string()]);
+                continue;
+            }
+        }
         if let (true, Some(prev)) = (follow_up, all_sentences.last_mut()) {
             let prev: &mut Vec<String> = prev;
             if prev[0] == "want-to" {
@@ -823,6 +844,14 @@ mod tests {
             (
                 "Resetting a router to factory settings - how?",
                 "How do I reset a router to factory settings?",
+            ),
+            (
+                "Roth IRA vs. traditional IRA: what's the difference?",
+                "Roth IRA vs traditional IRA, what's the difference",
+            ),
+            (
+                "Roth IRA vs traditional IRA - what's the difference?",
+                "What is the difference between a Roth IRA and a traditional IRA?",
             ),
             ("what is a deductible", "define deductible"),
             ("What does APR mean?", "APR meaning"),
