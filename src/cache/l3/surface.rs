@@ -549,6 +549,13 @@ impl Request {
         {
             return true;
         }
+        // A word break moved and a slip or synonym elsewhere ("How do I
+        // change my e-mail?" / "How do I chnage my email?").
+        if let Some((ma, mb)) = merge_breaks(wa, wb) {
+            if one_word_apart(&ma, &mb) {
+                return true;
+            }
+        }
         // The same clauses in another order ("my order arrived empty, what
         // do I do" / "what do I do, my order arrived empty").
         if self.sentences.len() >= 2 && same_clauses(&self.sentences, &other.sentences) {
@@ -714,6 +721,35 @@ fn moved_block(wa: &[String], wb: &[String]) -> bool {
     })
 }
 
+/// The two word lists aligned with moved word breaks undone ("e mail" /
+/// "email" become "email" on both sides), or `None` when no break moved or
+/// the lists do not align word for word.
+fn merge_breaks(wa: &[String], wb: &[String]) -> Option<(Vec<String>, Vec<String>)> {
+    let (mut ma, mut mb) = (Vec::new(), Vec::new());
+    let (mut i, mut j, mut merged) = (0, 0, false);
+    while i < wa.len() && j < wb.len() {
+        let joined = |w: &[String], k: usize| w.get(k + 1).map(|next| format!("{}{next}", w[k]));
+        if wa[i] == wb[j] {
+            (i, j) = (i + 1, j + 1);
+            ma.push(wa[i - 1].clone());
+            mb.push(wb[j - 1].clone());
+        } else if joined(wa, i).is_some_and(|x| x == wb[j]) {
+            ma.push(wb[j].clone());
+            mb.push(wb[j].clone());
+            (i, j, merged) = (i + 2, j + 1, true);
+        } else if joined(wb, j).is_some_and(|x| x == wa[i]) {
+            ma.push(wa[i].clone());
+            mb.push(wa[i].clone());
+            (i, j, merged) = (i + 1, j + 2, true);
+        } else {
+            ma.push(wa[i].clone());
+            mb.push(wb[j].clone());
+            (i, j) = (i + 1, j + 1);
+        }
+    }
+    (merged && i == wa.len() && j == wb.len()).then_some((ma, mb))
+}
+
 /// How many words two equally long requests share at the start and at the
 /// end; `None` when those cover them (nothing differs).
 fn common_ends(wa: &[String], wb: &[String]) -> Option<(usize, usize)> {
@@ -831,6 +867,9 @@ mod tests {
                 "can you cancel my subscription? Thank you so much",
             ),
             ("How do I reset my password?", "how do i reset my passwrod"),
+            // A moved word break and a slip.
+            ("How do I change my e-mail address?", "How do I chnage my email address?"),
+            ("What's the Wi-Fi password?", "whats the wifi pasword"),
             // A stated need followed by "How?", a word's meaning asked
             // another way, an embedded "how X works".
             (
@@ -1139,6 +1178,11 @@ mod tests {
             (
                 "How does compound interest work?",
                 "How does simple interest work?",
+            ),
+            // A moved word break and another word.
+            (
+                "How do I change my e-mail address?",
+                "How do I change my email password?",
             ),
             // Items with roles, or in an order the request names, are not
             // a list.
