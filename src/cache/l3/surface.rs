@@ -541,13 +541,15 @@ impl Request {
         if wa.concat() == wb.concat() {
             return true;
         }
-        if wa.len() == wb.len()
-            && (moved_block(wa, wb)
-                || swapped_around_and(wa, wb)
-                || same_items(wa, wb)
-                || one_word_apart(wa, wb))
-        {
-            return true;
+        if wa.len() == wb.len() {
+            // A move or a swap keeps every word: check that cheaply first.
+            let reordered = || {
+                sorted(wa) == sorted(wb)
+                    && (moved_block(wa, wb) || swapped_around_and(wa, wb) || same_items(wa, wb))
+            };
+            if one_word_apart(wa, wb) || reordered() {
+                return true;
+            }
         }
         // A word break moved and a slip or synonym elsewhere ("How do I
         // change my e-mail?" / "How do I chnage my email?").
