@@ -558,6 +558,18 @@ impl Request {
                 return true;
             }
         }
+        // Korean marks a phrase's role with a particle on its last word, so
+        // such phrases may come in any order before the predicate
+        // ("4명이서 저녁 7시에 예약 가능한가요?" / "저녁 7시에 4명이서 예약
+        // 가능한가요?"). Words without a particle ("서울 부산 왕복", a Latin
+        // name) never move apart.
+        if wa.last() == wb.last() && wa.iter().any(|w| w.chars().any(is_hangul)) {
+            let n = wa.len();
+            let (pa, pb) = (ko_phrases(&wa[..n - 1]), ko_phrases(&wb[..wb.len() - 1]));
+            if pa != pb && sorted(&pa) == sorted(&pb) {
+                return true;
+            }
+        }
         // The same clauses in another order ("my order arrived empty, what
         // do I do" / "what do I do, my order arrived empty").
         if self.sentences.len() >= 2 && same_clauses(&self.sentences, &other.sentences) {
@@ -752,6 +764,34 @@ fn merge_breaks(wa: &[String], wb: &[String]) -> Option<(Vec<String>, Vec<String
     (merged && i == wa.len() && j == wb.len()).then_some((ma, mb))
 }
 
+/// Korean words cut into phrases, each ending at a word that ends with a
+/// role particle ("4명이서", "7시에", "데이터는").
+fn ko_phrases(words: &[String]) -> Vec<Vec<String>> {
+    const PARTICLES: &[&str] = &[
+        "은", "는", "이", "가", "을", "를", "에", "에서", "에게", "한테", "으로", "로", "와", "과",
+        "이서", "부터", "까지", "보다", "없이",
+    ];
+    let mut out: Vec<Vec<String>> = vec![Vec::new()];
+    for w in words {
+        if let Some(phrase) = out.last_mut() {
+            phrase.push(w.clone());
+        }
+        let ends = PARTICLES
+            .iter()
+            .any(|p| w.ends_with(p) && w.chars().count() > p.chars().count());
+        if ends && w.chars().any(is_hangul) {
+            out.push(Vec::new());
+        }
+    }
+    out.retain(|p| !p.is_empty());
+    out
+}
+
+/// Whether `c` is a Hangul syllable or letter.
+fn is_hangul(c: char) -> bool {
+    matches!(c, '\u{AC00}'..='\u{D7A3}' | '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}')
+}
+
 /// How many words two equally long requests share at the start and at the
 /// end; `None` when those cover them (nothing differs).
 fn common_ends(wa: &[String], wb: &[String]) -> Option<(usize, usize)> {
@@ -872,6 +912,16 @@ mod tests {
             // A moved word break and a slip.
             ("How do I change my e-mail address?", "How do I chnage my email address?"),
             ("What's the Wi-Fi password?", "whats the wifi pasword"),
+            // Korean words in another order before the same predicate, a
+            // Korean closing wish.
+            (
+                "4명이서 저녁 7시에 예약 가능한가요?",
+                "저녁 7시에 4명이서 예약 가능한가요?",
+            ),
+            (
+                "3월 세금계산서 발행 요청드립니다",
+                "안녕하세요. 3월 세금계산서 발행 요청드립니다. 좋은 하루 보내세요.",
+            ),
             // A stated need followed by "How?", a word's meaning asked
             // another way, an embedded "how X works".
             (
@@ -1185,6 +1235,20 @@ mod tests {
             (
                 "How do I change my e-mail address?",
                 "How do I change my email password?",
+            ),
+            // Another predicate, or a particle moved to another word.
+            (
+                "저녁 7시에 4명이서 예약 가능한가요?",
+                "4명이서 예약 가능한가요 저녁 7시에?",
+            ),
+            ("전세보다 월세가 싼가요?", "월세보다 전세가 싼가요?"),
+            (
+                "서울 부산 왕복 요금이 얼마예요?",
+                "부산 서울 왕복 요금이 얼마예요?",
+            ),
+            (
+                "본명 Norman Melancton Geddes인 Norman Bel Geddes는 디자이너입니다",
+                "본명 Norman Bel Geddes인 Norman Melancton Geddes는 디자이너입니다",
             ),
             // Items with roles, or in an order the request names, are not
             // a list.
