@@ -57,17 +57,23 @@ fn unmatched(xs: &[String], ys: &[String]) -> usize {
         .count()
 }
 
-/// The same word, an inflection of it, its synonym or a slip of it.
+/// The same word, an inflection of it ("cancelled" / "cancel"), a plural
+/// or possessive of it ("wife" / "wifes"), its synonym or a slip of it.
 fn same_word(x: &str, y: &str) -> bool {
-    if x == y || base(x) == base(y) || synonyms(x, y) || slip_to_non_word(x, y) {
+    if x == y || synonyms(x, y) || slip_to_non_word(x, y) {
         return true;
     }
     let (cx, cy): (Vec<char>, Vec<char>) = (x.chars().collect(), y.chars().collect());
-    one_slip(&cx, &cy)
+    if one_slip(&cx, &cy) {
+        return true;
+    }
+    // A plural or possessive (apostrophes are dropped: "wifes").
+    let plural = |a: &str, b: &str| a.strip_suffix('s') == Some(b);
+    plural(x, y) || plural(y, x) || base(x) == base(y)
 }
 
 /// A word without a regular ending ("cancelled" → "cancel", "boxes" →
-/// "box", "settings" → "setting"); short words are kept.
+/// "box", "settings" → "setting" → "sett"); short words are kept.
 fn base(w: &str) -> &str {
     let once = |w: &str| -> Option<usize> {
         ["ing", "ed", "es", "s", "ly"]
@@ -190,6 +196,11 @@ mod tests {
             (
                 "Autism: how relevant is the quote to people today?",
                 "Schizophrenia: how relevant is the quote to people today?",
+            ),
+            // A possessive is the same word: one word replaced on each side.
+            (
+                "How do I add my wife as a joint holder on my account?",
+                "How do I become a joint holder on my wife's account?",
             ),
             // The same text is not a rewording (it is the same request).
             ("How do I cancel my order?", "How do I cancel my order?"),
