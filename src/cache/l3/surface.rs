@@ -1291,3 +1291,118 @@ mod tests {
         }
     }
 }
+/// The surface rule, the reworded rule and the guard read whatever a
+/// client sends: word soup of the pieces they parse (frames, particles,
+/// slips, signs, Hangul, emoji) must never panic them.
+#[cfg(test)]
+mod arbitrary_input {
+    #[test]
+    fn word_soup_never_panics() {
+        let alphabet: Vec<&str> = vec![
+            "a",
+            "e",
+            "s",
+            "ed",
+            "ing",
+            " ",
+            " ",
+            " - ",
+            "-",
+            "'",
+            "’",
+            "?",
+            ".",
+            ",",
+            ":",
+            "vs",
+            "vs.",
+            "()",
+            "`",
+            "_",
+            "how",
+            "do",
+            "i",
+            "what",
+            "is",
+            "the",
+            "and",
+            "or",
+            "to",
+            "if",
+            "한",
+            "국",
+            "에",
+            "는",
+            "를",
+            "4명이서",
+            "7",
+            "10",
+            "Hi",
+            "team",
+            "Regards",
+            "J",
+            "Thompson",
+            "HOW",
+            "DO",
+            "e-mail",
+            "passwrod",
+            "droping",
+            "ly",
+            "er",
+            "est",
+            "y",
+            "ies",
+            "x",
+            "ab",
+            "c++",
+            "c#",
+            "#",
+            "+",
+            "é",
+            "🙂",
+            "\n",
+            "be",
+            "been",
+            "by",
+            "was",
+            "you",
+            "me",
+            "out",
+            "difference",
+            "meaning",
+            "mean",
+            "does",
+            "works",
+            "need",
+            "want",
+            "How?",
+        ];
+        let guard = super::super::guard::Guard::parse("all").unwrap();
+        let mut seed: u64 = 42;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..50_000 {
+            let mut mk = || {
+                let n = (next() % 14) as usize;
+                let mut t = String::new();
+                for _ in 0..n {
+                    t.push_str(alphabet[(next() % alphabet.len() as u64) as usize]);
+                    if next() % 2 == 0 {
+                        t.push(' ');
+                    }
+                }
+                t
+            };
+            let (a, b) = (mk(), mk());
+            let _ = super::same_request(&a, &b);
+            let _ = super::reworded(&a, &b);
+            let _ = super::says_nothing(&a);
+            let _ = guard.veto(&a, &b);
+            let _ = guard.veto_moved(&a, &b);
+        }
+    }
+}
