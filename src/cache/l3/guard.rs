@@ -923,7 +923,7 @@ fn antonyms() -> &'static Antonyms {
 /// "thinnest"; "easy" → "easier"). Particles ("off", "up") keep their one
 /// form: "off" + "er" is another word.
 fn inflections(w: &str, pos: &str) -> Vec<String> {
-    if w.len() < 3 || super::surface::is_function_word(w) {
+    if w.chars().count() < 3 || super::surface::is_function_word(w) {
         return Vec::new();
     }
     let chars: Vec<char> = w.chars().collect();

@@ -172,14 +172,17 @@ fn is_s_is(head: &str) -> bool {
 /// courtesy) are dropped.
 fn sentences(text: &str) -> Vec<Vec<String>> {
     let mut all_sentences = Vec::new();
+    // Whether any request frame was read ("What is pirating?" is framed).
+    let mut framed = false;
     // A spaced dash joins clauses like a comma ("PLEASE HELP - how do I …").
     // "vs." does not end a sentence.
     let text = text
         .replace(" - ", ", ")
         .replace(" \u{2013} ", ", ")
         .replace(" vs. ", " vs ");
+    // An emoji ends a clause as a "!" would ("Hi devs 😄 love the game").
     let clauses: Vec<&str> = text
-        .split(['.', '?', '!', ';', ':', '\n', ','])
+        .split(|c: char| ".?!;:\n,".contains(c) || is_emoji(c))
         .filter(|c| !c.trim().is_empty())
         .collect();
     let signed_from = signature_start(&clauses);
@@ -256,6 +259,7 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
                         out.push(canon.to_string());
                     }
                     i += frame.len();
+                    framed = true;
                     continue 'next;
                 }
             }
@@ -300,9 +304,15 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
         // "How?" or "What do I do?" after a stated need asks how to meet it:
         // "I need to freeze my card. How?" = "How do I freeze my card?";
         // "Resetting a router - how?" = "How do I reset a router?".
+        let said: Vec<&str> = out.iter().map(String::as_str).collect();
         let follow_up = matches!(
-            out.iter().map(String::as_str).collect::<Vec<_>>()[..],
-            ["how"] | ["what", "do", "i", "do"] | ["what", "should", "i", "do"]
+            said[..],
+            ["how"]
+                | ["what", "do", "i", "do"]
+                | ["what", "should", "i", "do"]
+                | ["how", "does", "that", "work"]
+                | ["how", "does", "it", "work"]
+                | ["and", "how"]
         );
         // "Roth IRA vs traditional IRA - what's the difference?" = "What is
         // the difference between a Roth IRA and a traditional IRA?".
@@ -323,7 +333,8 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
         }
         if let (true, Some(prev)) = (follow_up, all_sentences.last_mut()) {
             let prev: &mut Vec<String> = prev;
-            if prev[0] == "want-to" {
+            // "Is it possible to apply for a licence, and how?"
+            if prev[0] == "want-to" || (prev[0] == "can-i" && said == ["and", "how"]) {
                 prev[0] = "how-to".to_string();
                 continue;
             }
@@ -334,7 +345,20 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
         }
         all_sentences.push(out);
     }
+    // A request that is only an activity asks how to do it: "Transferring
+    // my number to a new carrier?" = "How do I transfer my number to a new
+    // carrier?".
+    if let (false, [only]) = (framed, &mut all_sentences[..]) {
+        if only.len() >= 2 && only[0].len() > 5 && only[0].ends_with("ing") && is_word(&only[0]) {
+            only.insert(0, "how-to".to_string());
+        }
+    }
     all_sentences
+}
+
+/// Whether `c` is an emoji or pictograph.
+fn is_emoji(c: char) -> bool {
+    matches!(c, '\u{1F300}'..='\u{1FAFF}' | '\u{2600}'..='\u{27BF}' | '\u{1F000}'..='\u{1F2FF}')
 }
 
 /// Whether a clause is a greeting with its addressee and nothing else:
@@ -342,6 +366,17 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
 /// addressed ("Hi pharmacy team", "Dear Sir/Madam"). A name is
 /// not dropped: "Hey Netflix" may say which service is asked about.
 fn greeting(words: &[String]) -> bool {
+    // "Good morning tax office team".
+    let words = match words {
+        [good, time, rest @ ..]
+            if good == "good" && matches!(time.as_str(), "morning" | "afternoon" | "evening") =>
+        {
+            let mut w = vec!["hi".to_string()];
+            w.extend(rest.iter().cloned());
+            w
+        }
+        _ => words.to_vec(),
+    };
     (2..=4).contains(&words.len())
         && GREETINGS.contains(&words[0].as_str())
         && ADDRESSEES.contains(&words[words.len() - 1].as_str())
@@ -474,7 +509,7 @@ pub(super) fn is_function_word(w: &str) -> bool {
 fn base_forms(w: &str) -> Vec<String> {
     let mut out = vec![w.to_string()];
     for suffix in ["s", "es", "ed", "d", "ing", "er", "est", "r", "st", "ly"] {
-        if let Some(stem) = w.strip_suffix(suffix).filter(|s| s.len() >= 3) {
+        if let Some(stem) = w.strip_suffix(suffix).filter(|s| s.chars().count() >= 3) {
             // A short stem ending consonant-vowel-consonant doubles before a
             // vowel ending ("dropping"): "droping" is "drope" + "ing" or no
             // word, never "drop" + "ing".
@@ -922,6 +957,33 @@ mod tests {
                 "3월 세금계산서 발행 요청드립니다",
                 "안녕하세요. 3월 세금계산서 발행 요청드립니다. 좋은 하루 보내세요.",
             ),
+            // Longer courtesies, an emoji between clauses, "I'm trying to …,
+            // how?", "… – how does that work?", an activity alone.
+            (
+                "Hey billing folks 👋 sorry if this is obvious, but why was I charged twice?",
+                "Why was I charged twice?",
+            ),
+            (
+                "Dear Customer Service, I would be very grateful if you could explain how to read my meter. Thank you for your time. Best wishes, Helen",
+                "How do I read my meter?",
+            ),
+            (
+                "Good morning tax office team, I apologise for bothering you. When will my refund be paid?",
+                "When will my refund be paid?",
+            ),
+            (
+                "I'm trying to link my loyalty card to the app, how?",
+                "Can you explain how to link my loyalty card to the app?",
+            ),
+            (
+                "Transferring my phone number to a new carrier?",
+                "What do I need to do to transfer my phone number to a new carrier?",
+            ),
+            (
+                "Each month, how much is deducted from my salary?",
+                "How much is deducted from my salary each month?",
+            ),
+            ("thx, can u confirm my appt for monday", "Can you confirm my appointment for Monday?"),
             // A stated need followed by "How?", a word's meaning asked
             // another way, an embedded "how X works".
             (
@@ -1227,6 +1289,8 @@ mod tests {
             // "what X means" about another word.
             ("My card was declined. How?", "How was my card declined?"),
             ("What does APR mean?", "What does APY mean?"),
+            // "What is X-ing" asks what it is, not how to do it.
+            ("How do you pirate games?", "What is pirating games?"),
             (
                 "How does compound interest work?",
                 "How does simple interest work?",

@@ -145,6 +145,42 @@ pub(super) const COURTESY_CLAUSE: &[&str] = &[
     "ton",
     "million",
     "many",
+    // Hedges, apologies and wishes around a request ("sorry if this is
+    // obvious", "apologies for the basic question", "sorry to chase",
+    // "I hate to do this", "thanks for your patience", "hope your day is
+    // going well", "best wishes").
+    "q",
+    "obvious",
+    "basic",
+    "times",
+    "been",
+    "being",
+    "chase",
+    "chasing",
+    "wishes",
+    "notice",
+    "going",
+    "doing",
+    "having",
+    "ignorance",
+    "here",
+    "hate",
+    "understanding",
+    "patience",
+    "heaps",
+    "wait",
+    "side",
+    "might",
+    "able",
+    "out",
+    "first",
+    "far",
+    "service",
+    "do",
+    "somewhere",
+    "long",
+    "glad",
+    "happy",
     // Korean greetings, thanks and closing wishes ("좋은 하루 보내세요",
     // "수고하세요", "잘 부탁드립니다").
     "안녕하세요",
@@ -280,8 +316,27 @@ pub(super) const GREETINGS: &[&str] = &["hi", "hello", "hey", "dear", "greetings
 
 /// Whom a greeting addresses, when not by name: "Hi support", "Hey team".
 pub(super) const ADDRESSEES: &[&str] = &[
-    "team", "there", "all", "everyone", "folks", "guys", "sir", "madam", "support", "staff",
-    "friends", "people", "helpdesk",
+    "team",
+    "there",
+    "all",
+    "everyone",
+    "folks",
+    "guys",
+    "sir",
+    "madam",
+    "support",
+    "staff",
+    "friends",
+    "people",
+    "helpdesk",
+    "service",
+    "services",
+    "reception",
+    "desk",
+    "devs",
+    "department",
+    "office",
+    "care",
 ];
 
 /// Request frames that ask the same thing, each mapped to one canonical
@@ -325,6 +380,8 @@ pub(super) const FRAMES: &[(&[&str], &str)] = &[
     (&["do", "you", "know", "how", "to"], "how-to"),
     (&["is", "there", "way", "to"], "how-to"),
     (&["what", "is", "way", "to"], "how-to"),
+    (&["what", "is", "best", "way", "to"], "how-to"),
+    (&["where", "do", "i", "go", "to"], "how-to"),
     (&["what", "are", "steps", "to"], "how-to"),
     (&["is", "there", "any", "way", "to"], "how-to"),
     (&["steps", "to"], "how-to"),
@@ -374,6 +431,7 @@ pub(super) const FRAMES: &[(&[&str], &str)] = &[
     (&["i", "would", "like", "to"], "want-to"),
     (&["i", "need", "to"], "want-to"),
     (&["i", "wish", "to"], "want-to"),
+    (&["i", "am", "trying", "to"], "want-to"),
     // "where is": asking where to find something.
     (&["where", "is"], "where-is"),
     (&["where", "are"], "where-is"),
@@ -420,6 +478,11 @@ pub(super) const FRAMES: &[(&[&str], &str)] = &[
         &["i", "would", "appreciate", "it", "if", "you", "could"],
         "",
     ),
+    (&["i", "would", "be", "grateful", "if", "you", "could"], ""),
+    (
+        &["i", "would", "be", "very", "grateful", "if", "you", "could"],
+        "",
+    ),
     (
         &[
             "i",
@@ -459,6 +522,7 @@ pub(super) const MOVABLE_OPENERS: &[&str] = &[
     "if", "when", "whenever", "while", "after", "before", "because", "since", "unless", "until",
     "once", "although", "though", "at", "on", "in", "for", "during", "from", "with", "without",
     "within", "by", "via", "after", "before", "using", "inside", "outside", "near", "under", "to",
+    "each", "every",
 ];
 
 /// Abbreviations and chat spellings, each group read as one word ("acct",
@@ -477,5 +541,7 @@ pub(super) const ABBREVIATIONS: &[(&[&str], &str)] = &[
     (&["qty"], "quantity"),
     (&["govt"], "government"),
     (&["diff"], "difference"),
+    (&["appt"], "appointment"),
+    (&["w"], "with"),
     (&["docs"], "documents"),
 ];

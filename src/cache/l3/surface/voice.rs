@@ -310,12 +310,14 @@ fn flipped(p: &[String], q: &[String]) -> bool {
     // The passive's auxiliary is "be" (or a modal / has with "be" / "been"
     // after the subject); the active's is do/does/did, the same modal, or
     // has/have.
+    // A finished event asked in the simple past or the present perfect is
+    // one question ("Was my refund processed?" / "Have you processed my
+    // refund?"; "Has my claim been approved?" / "Did you approve my claim?").
     let agrees = match kind {
-        Aux::Present | Aux::Past => {
-            is_be(pa) && matches!(qa, "do" | "does" | "did") && qkind == kind
-        }
+        Aux::Present => is_be(pa) && matches!(qa, "do" | "does") && qkind == kind,
+        Aux::Past => is_be(pa) && (qa == "did" || qkind == Aux::Perfect),
         Aux::Modal => qa == pa,
-        Aux::Perfect => qkind == Aux::Perfect,
+        Aux::Perfect => matches!(qkind, Aux::Perfect | Aux::Past) && !is_be(qa),
     };
     if !agrees {
         return false;
@@ -340,7 +342,7 @@ fn flipped(p: &[String], q: &[String]) -> bool {
             continue;
         };
         // Without "by": a generic agent, the rest follows the object.
-        if matches_active(active, None, part, subject, tail, kind, pa) {
+        if matches_active(active, None, part, subject, tail, qkind, pa) {
             return true;
         }
         // With "by AGENT": the agent is one to four words.
@@ -348,7 +350,7 @@ fn flipped(p: &[String], q: &[String]) -> bool {
             if by == "by" {
                 for k in 1..=agent_rest.len().min(4) {
                     let (agent, more) = agent_rest.split_at(k);
-                    if matches_active(active, Some(agent), part, subject, more, kind, pa) {
+                    if matches_active(active, Some(agent), part, subject, more, qkind, pa) {
                         return true;
                     }
                 }
@@ -366,7 +368,7 @@ fn matches_active(
     part: &str,
     subject: &[String],
     rest: &[String],
-    kind: Aux,
+    active_kind: Aux,
     aux: &str,
 ) -> bool {
     let after_agent = match agent {
@@ -382,7 +384,9 @@ fn matches_active(
     let Some((verb, object)) = after_agent.split_first() else {
         return false;
     };
-    let verb_ok = match kind {
+    // After has/have the active verb is the participle itself, after do/did
+    // its base.
+    let verb_ok = match active_kind {
         Aux::Perfect => verb == part,
         _ => participle_of(part, verb),
     };
@@ -459,6 +463,9 @@ mod tests {
     fn a_passive_question_is_its_active_one() {
         for (a, b) in [
             ("Was my payment received?", "Did you receive my payment?"),
+            // A finished event in the past or the present perfect.
+            ("Was my refund processed?", "Have you processed my refund?"),
+            ("Has my claim been approved?", "Did you approve my claim?"),
             // "How do you …" (a frame), a pronoun in its object form, a
             // particle after the participle.
             (
