@@ -984,6 +984,10 @@ mod tests {
                 "How much is deducted from my salary each month?",
             ),
             ("thx, can u confirm my appt for monday", "Can you confirm my appointment for Monday?"),
+            (
+                "Hi, I'm sorry if this has been asked a million times, but what documents do I need? Any help would be appreciated.",
+                "What documents do I need?",
+            ),
             // A stated need followed by "How?", a word's meaning asked
             // another way, an embedded "how X works".
             (
