@@ -414,70 +414,66 @@ fn starts_with(words: &[String], run: &[&str]) -> bool {
     words.len() >= run.len() && words.iter().zip(run).all(|(w, r)| w == r)
 }
 
+/// The one edit that turns one word into the other, never at the first
+/// letter: people rarely slip there, and another word often differs just
+/// there ("ethanol" / "methanol").
+#[derive(Clone, Copy, PartialEq)]
+enum Edit {
+    /// One letter changed.
+    Changed,
+    /// Two neighbours swapped.
+    Swapped,
+    /// One letter missing from one of the two (extra in the other).
+    Missing,
+}
+
+/// [`Edit`] between `a` and `b`, if exactly one turns one into the other.
+fn one_edit(a: &[char], b: &[char]) -> Option<Edit> {
+    if a.len() == b.len() {
+        let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        return match diff[..] {
+            [i] if i > 0 => Some(Edit::Changed),
+            [i, j] if i > 0 && j == i + 1 && a[i] == b[j] && a[j] == b[i] => Some(Edit::Swapped),
+            _ => None,
+        };
+    }
+    let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    if long.len() != short.len() + 1 {
+        return None;
+    }
+    let first = (0..short.len())
+        .find(|&i| short[i] != long[i])
+        .unwrap_or(short.len());
+    (first > 0 && short[first..] == long[first + 1..]).then_some(Edit::Missing)
+}
+
 /// Whether `a` and `b` differ by at most one typing slip (see the module
-/// docs). Equal words are not a slip.
+/// docs): two swapped neighbours in a word of six letters or more, or one
+/// letter missing in a word of eight or more; never with a digit. Equal
+/// words are not a slip.
 fn one_slip(a: &[char], b: &[char]) -> bool {
     let has_digit = |w: &[char]| w.iter().any(|c| c.is_numeric());
     if has_digit(a) || has_digit(b) {
         return false;
     }
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    match long.len() - short.len() {
-        // Never at the first letter: people rarely slip there, and another
-        // word often differs just there ("ethanol" / "methanol").
-        0 => {
-            // Two swapped neighbours.
-            let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
-            a.len() >= 6 && diff.len() == 2 && diff[0] > 0 && diff[1] == diff[0] + 1 && {
-                let (i, j) = (diff[0], diff[1]);
-                a[i] == b[j] && a[j] == b[i]
-            }
-        }
-        1 if long.len() >= 8 => one_missing(short, long),
+    match one_edit(a, b) {
+        Some(Edit::Swapped) => a.len() >= 6,
+        Some(Edit::Missing) => a.len().max(b.len()) >= 8,
         _ => false,
     }
 }
 
-/// `long` is `short` with one letter more, never at the first letter.
-fn one_missing(short: &[char], long: &[char]) -> bool {
-    let first = (0..short.len())
-        .find(|&i| short[i] != long[i])
-        .unwrap_or(short.len());
-    first > 0 && short[first..] == long[first + 1..]
-}
-
 /// Whether `a` and `b` are one word and a slip of it that is no English
-/// word: one letter changed, missing, extra, or two neighbours swapped
-/// (never the first letter, no digits, four letters or more), and exactly
-/// one of the two is a word ([`is_word`]). "passwird" / "password" and
-/// "cancle" / "cancel" are; "from" / "form" and "tour" / "tor" are two
-/// words, and "Spotfy" / "Spotify" two unknown names: neither is a slip.
+/// word: one [`Edit`] (no digits, four letters or more), and exactly one of
+/// the two is a word ([`is_word`]). "passwird" / "password" and "cancle" /
+/// "cancel" are; "from" / "form" and "tour" / "tor" are two words, and
+/// "Spotfy" / "Spotify" two unknown names: neither is a slip.
 fn slip_to_non_word(a: &str, b: &str) -> bool {
     let (ca, cb): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if ca.len().max(cb.len()) < 4
-        || ca.iter().chain(&cb).any(|c| !c.is_alphabetic())
-        || ca.first() != cb.first()
-    {
-        return false;
-    }
-    let one_edit = if ca.len() == cb.len() {
-        let diff: Vec<usize> = (0..ca.len()).filter(|&i| ca[i] != cb[i]).collect();
-        match diff[..] {
-            [_] => true,
-            [i, j] => j == i + 1 && ca[i] == cb[j] && ca[j] == cb[i],
-            _ => false,
-        }
-    } else if ca.len().abs_diff(cb.len()) == 1 {
-        let (short, long) = if ca.len() < cb.len() {
-            (&ca, &cb)
-        } else {
-            (&cb, &ca)
-        };
-        one_missing(short, long)
-    } else {
-        false
-    };
-    one_edit && is_word(a) != is_word(b)
+    ca.len().max(cb.len()) >= 4
+        && ca.iter().chain(&cb).all(|c| c.is_alphabetic())
+        && one_edit(&ca, &cb).is_some()
+        && is_word(a) != is_word(b)
 }
 
 /// English words: WordNet's lemmas and irregular forms
