@@ -38,6 +38,8 @@ mod voice;
 
 pub use reworded::reworded;
 
+use super::verify::has_hangul;
+
 use lexicon::{
     ABBREVIATIONS, ADDRESSEES, ARTICLES, COURTESY, COURTESY_CLAUSE, COURTESY_RUNS, FRAMES,
     FUNCTION_WORDS, GREETINGS, MOVABLE_OPENERS, OPENERS,
@@ -222,7 +224,7 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
                     | "which"
             )
         });
-        if !question && all.iter().all(|w| COURTESY_CLAUSE.contains(&w.as_str())) {
+        if !question && courtesy_only(&all) {
             // Greetings, thanks, apologies and wishes only: no request.
             continue;
         }
@@ -316,10 +318,7 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
         );
         // "Roth IRA vs traditional IRA - what's the difference?" = "What is
         // the difference between a Roth IRA and a traditional IRA?".
-        if let (["difference"], Some(prev)) = (
-            &out.iter().map(String::as_str).collect::<Vec<_>>()[..],
-            all_sentences.last_mut(),
-        ) {
+        if let (["difference"], Some(prev)) = (&said[..], all_sentences.last_mut()) {
             let prev: &mut Vec<String> = prev;
             if let Some(at) = prev
                 .iter()
@@ -366,20 +365,26 @@ fn is_emoji(c: char) -> bool {
 /// addressed ("Hi pharmacy team", "Dear Sir/Madam"). A name is
 /// not dropped: "Hey Netflix" may say which service is asked about.
 fn greeting(words: &[String]) -> bool {
-    // "Good morning tax office team".
-    let words = match words {
+    // Who is addressed: the words after "hi" or "good morning".
+    let addressed = match words {
         [good, time, rest @ ..]
             if good == "good" && matches!(time.as_str(), "morning" | "afternoon" | "evening") =>
         {
-            let mut w = vec!["hi".to_string()];
-            w.extend(rest.iter().cloned());
-            w
+            rest
         }
-        _ => words.to_vec(),
+        [hi, rest @ ..] if GREETINGS.contains(&hi.as_str()) => rest,
+        _ => return false,
     };
-    (2..=4).contains(&words.len())
-        && GREETINGS.contains(&words[0].as_str())
-        && ADDRESSEES.contains(&words[words.len() - 1].as_str())
+    (1..=3).contains(&addressed.len())
+        && addressed
+            .last()
+            .is_some_and(|w| ADDRESSEES.contains(&w.as_str()))
+}
+
+/// Whether a clause's words are greetings, thanks, apologies and wishes
+/// only ([`COURTESY_CLAUSE`]).
+fn courtesy_only(words: &[String]) -> bool {
+    words.iter().all(|w| COURTESY_CLAUSE.contains(&w.as_str()))
 }
 
 /// Where a message's signature starts: the trailing clauses of one to
@@ -396,17 +401,14 @@ fn signature_start(clauses: &[&str]) -> usize {
                         .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
             })
     };
-    let courtesy_only = |c: &str| {
-        raw_words(c)
-            .iter()
-            .all(|w| COURTESY_CLAUSE.contains(&w.as_str()))
-    };
     let names = clauses.iter().rev().take_while(|c| name_like(c)).count();
     // The sign-off may itself be capitalised ("Regards"): the names start
     // after the last clause of courtesies among them or just before them.
     (0..=names)
         .map(|k| clauses.len() - k)
-        .find(|&start| start > 0 && start < clauses.len() && courtesy_only(clauses[start - 1]))
+        .find(|&start| {
+            start > 0 && start < clauses.len() && courtesy_only(&raw_words(clauses[start - 1]))
+        })
         .unwrap_or(clauses.len())
 }
 
@@ -594,7 +596,7 @@ impl Request {
         // ("4명이서 저녁 7시에 예약 가능한가요?" / "저녁 7시에 4명이서 예약
         // 가능한가요?"). Words without a particle ("서울 부산 왕복", a Latin
         // name) never move apart.
-        if wa.last() == wb.last() && wa.iter().any(|w| w.chars().any(is_hangul)) {
+        if wa.last() == wb.last() && wa.iter().any(|w| has_hangul(w)) {
             let n = wa.len();
             let (pa, pb) = (ko_phrases(&wa[..n - 1]), ko_phrases(&wb[..wb.len() - 1]));
             if pa != pb && sorted(&pa) == sorted(&pb) {
@@ -810,17 +812,12 @@ fn ko_phrases(words: &[String]) -> Vec<Vec<String>> {
         let ends = PARTICLES
             .iter()
             .any(|p| w.ends_with(p) && w.chars().count() > p.chars().count());
-        if ends && w.chars().any(is_hangul) {
+        if ends && has_hangul(w) {
             out.push(Vec::new());
         }
     }
     out.retain(|p| !p.is_empty());
     out
-}
-
-/// Whether `c` is a Hangul syllable or letter.
-fn is_hangul(c: char) -> bool {
-    matches!(c, '\u{AC00}'..='\u{D7A3}' | '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}')
 }
 
 /// How many words two equally long requests share at the start and at the
