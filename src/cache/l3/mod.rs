@@ -718,7 +718,8 @@ impl L3 {
             // Under the gate only the same request retyped or reframed (one
             // turn each) is judged: the embedder scores a greeting or a
             // request frame around it low, the rule proves it.
-            let retyped = !same_text && q_request.same_as(&surface::Request::new(c_final));
+            let c_request = (!same_text).then(|| surface::Request::new(c_final));
+            let retyped = c_request.as_ref().is_some_and(|c| q_request.same_as(c));
             let single = q_turns.len() == 1 && c_turns.len() == 1;
             // Refused by the verifier but served as a rewording.
             let mut reworded = false;
@@ -780,14 +781,15 @@ impl L3 {
                     };
                     d.verifier_score = Some(score);
                     d.verifier_threshold = Some(needed);
-                    reworded = score < needed
-                        && single
-                        && self.settings.reworded_threshold.is_some_and(|t| sim >= t)
-                        && surface::reworded(q_final, c_final);
-                    if score < needed && !reworded {
-                        self.counters.verifier_vetoes.fetch_add(1, Relaxed);
-                        d.outcome = "verifier";
-                        continue;
+                    if score < needed {
+                        reworded = single
+                            && self.settings.reworded_threshold.is_some_and(|t| sim >= t)
+                            && c_request.as_ref().is_some_and(|c| q_request.reworded_as(c));
+                        if !reworded {
+                            self.counters.verifier_vetoes.fetch_add(1, Relaxed);
+                            d.outcome = "verifier";
+                            continue;
+                        }
                     }
                 }
             }

@@ -547,16 +547,21 @@ pub fn same_request(a: &str, b: &str) -> bool {
 
 /// A request's words read once ([`sentences`]), to compare it with several
 /// candidates without reading it again for each.
-pub struct Request {
+pub struct Request<'a> {
+    text: &'a str,
     sentences: Vec<Vec<String>>,
     words: Vec<String>,
 }
 
-impl Request {
-    pub fn new(text: &str) -> Request {
+impl<'a> Request<'a> {
+    pub fn new(text: &'a str) -> Request<'a> {
         let sentences = sentences(text);
         let words = sentences.concat();
-        Request { sentences, words }
+        Request {
+            text,
+            sentences,
+            words,
+        }
     }
 
     /// [`same_request`] of the two texts.

@@ -21,7 +21,7 @@
 //! with any word outside ASCII is never reworded here.
 
 use super::super::guard;
-use super::{one_slip, slip_to_non_word, synonyms, Request, FUNCTION_WORDS};
+use super::{is_function_word, one_slip, slip_to_non_word, synonyms, Request};
 
 /// Content words each side must have that the other lacks.
 pub const MIN_REWORDED: usize = 2;
@@ -29,29 +29,31 @@ pub const MIN_REWORDED: usize = 2;
 /// Whether `a` and `b` are the same request reworded (see the module docs).
 /// The cosine that makes the pair a candidate is the caller's to check.
 pub fn reworded(a: &str, b: &str) -> bool {
-    let (ca, cb) = (content(a), content(b));
-    if ca.is_empty() || cb.is_empty() || !names_shared(a, b) {
-        return false;
-    }
-    let ascii = |ws: &[String]| ws.iter().all(|w| w.is_ascii());
-    if !ascii(&ca) || !ascii(&cb) {
-        return false;
-    }
-    unmatched(&ca, &cb) >= MIN_REWORDED && unmatched(&cb, &ca) >= MIN_REWORDED
+    Request::new(a).reworded_as(&Request::new(b))
 }
 
-/// The content words of a request: its words ([`Request`]) less
-/// closed-class words.
-fn content(text: &str) -> Vec<String> {
-    Request::new(text)
-        .words
-        .into_iter()
-        .filter(|w| !FUNCTION_WORDS.contains(&w.as_str()))
-        .collect()
+impl Request<'_> {
+    /// [`reworded`] of the two requests, each read once.
+    pub fn reworded_as(&self, other: &Request) -> bool {
+        let (ca, cb) = (self.content(), other.content());
+        if ca.is_empty() || cb.is_empty() || !names_shared(self.text, other.text) {
+            return false;
+        }
+        let ascii = |ws: &[&String]| ws.iter().all(|w| w.is_ascii());
+        if !ascii(&ca) || !ascii(&cb) {
+            return false;
+        }
+        unmatched(&ca, &cb) >= MIN_REWORDED && unmatched(&cb, &ca) >= MIN_REWORDED
+    }
+
+    /// The request's content words: its words less closed-class words.
+    fn content(&self) -> Vec<&String> {
+        self.words.iter().filter(|w| !is_function_word(w)).collect()
+    }
 }
 
 /// How many words of `xs` have no counterpart in `ys`.
-fn unmatched(xs: &[String], ys: &[String]) -> usize {
+fn unmatched(xs: &[&String], ys: &[&String]) -> usize {
     xs.iter()
         .filter(|x| !ys.iter().any(|y| same_word(x, y)))
         .count()
