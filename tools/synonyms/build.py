@@ -29,7 +29,6 @@ under the WordNet 3.0 licence (assets/synonyms/LICENSE). Deterministic: sorted o
       --words assets/synonyms/wordnet-words.txt --antonyms assets/synonyms/wordnet-antonyms.txt
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -51,30 +50,31 @@ def word_ok(w):
     return len(w) >= 2 and w.isascii() and w.isalpha() and w.islower()
 
 
-def write_words(out):
-    d = wordnet.fetch(Path(os.environ.get("VERIFIER_CACHE", "/tmp/verifier-cache")))
-    words = set()
-    for name in ("noun", "verb", "adj", "adv"):
-        with open(d / f"index.{name}", encoding="latin-1") as f:
-            for line in f:
-                if not line.startswith("  "):
-                    words.add(line.split()[0])
-        with open(d / f"{name}.exc", encoding="latin-1") as f:
-            for line in f:
-                words.update(line.split()[:2])
-    words = sorted(w for w in words if word_ok(w))
+def write_lines(out, lines, what):
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="ascii", newline="\n") as f:
-        for w in words:
-            f.write(f"{w}\n")
-    print(f"{len(words)} words -> {out}")
+        for line in lines:
+            f.write(f"{line}\n")
+    print(f"{len(lines)} {what} -> {out}")
 
 
-def write_antonyms(wn, out):
-    d = wordnet.fetch(Path(os.environ.get("VERIFIER_CACHE", "/tmp/verifier-cache")))
+def words(wn):
+    found = set()
+    for name in ("noun", "verb", "adj", "adv"):
+        with open(wn.dir / f"index.{name}", encoding="latin-1") as f:
+            for line in f:
+                if not line.startswith("  "):
+                    found.add(line.split()[0])
+        with open(wn.dir / f"{name}.exc", encoding="latin-1") as f:
+            for line in f:
+                found.update(line.split()[:2])
+    return sorted(w for w in found if word_ok(w))
+
+
+def antonyms(wn):
     used = set()
-    with open(d / "index.sense", encoding="latin-1") as f:
+    with open(wn.dir / "index.sense", encoding="latin-1") as f:
         for line in f:
             key, off, sense, count = line.split()
             lemma, rest = key.split("%")
@@ -89,26 +89,11 @@ def write_antonyms(wn, out):
                 continue
             a, b = words[src - 1], wn.syn[t][tgt - 1]
             if word_ok(a) and word_ok(b) and (a, k) in used and (b, t) in used:
-                pos = k[1]
-                pairs.add((min(a, b), max(a, b), pos))
-    out = Path(out)
-    with open(out, "w", encoding="ascii", newline="\n") as f:
-        for a, b, pos in sorted(pairs):
-            f.write(f"{a} {b} {pos}\n")
-    print(f"{len(pairs)} antonym pairs -> {out}")
+                pairs.add((min(a, b), max(a, b), k[1]))
+    return [f"{a} {b} {pos}" for a, b, pos in sorted(pairs)]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--words", help="also write the word list here")
-    ap.add_argument("--antonyms", help="also write the antonym pairs here")
-    args = ap.parse_args()
-    if args.words:
-        write_words(args.words)
-    wn = wordnet.get()
-    if args.antonyms:
-        write_antonyms(wn, args.antonyms)
+def synonyms(wn):
     pairs = set()
     for w in sorted(wn.main_pos):
         if not word_ok(w):
@@ -117,12 +102,21 @@ def main():
             if not word_ok(x) or x.startswith(w) or w.startswith(x) or x.endswith(w) or w.endswith(x):
                 continue
             pairs.add((min(w, x), max(w, x)))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="ascii", newline="\n") as f:
-        for a, b in sorted(pairs):
-            f.write(f"{a} {b}\n")
-    print(f"{len(pairs)} pairs -> {out}")
+    return [f"{a} {b}" for a, b in sorted(pairs)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--words", help="also write the word list here")
+    ap.add_argument("--antonyms", help="also write the antonym pairs here")
+    args = ap.parse_args()
+    wn = wordnet.get()
+    if args.words:
+        write_lines(args.words, words(wn), "words")
+    if args.antonyms:
+        write_lines(args.antonyms, antonyms(wn), "antonym pairs")
+    write_lines(args.out, synonyms(wn), "pairs")
 
 
 if __name__ == "__main__":

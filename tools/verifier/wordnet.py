@@ -34,6 +34,7 @@ def fetch(cache: Path) -> Path:
 
 class WordNet:
     def __init__(self, d: Path):
+        self.dir = d       # the database files (data.*, index.*, *.exc, index.sense)
         self.syn = {}      # offset key -> [lemmas]
         self.ptrs = {}     # offset key -> [(sym, target key, src, tgt)]
         self.first = {}    # (lemma, pos) -> first synset key
