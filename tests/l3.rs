@@ -1016,6 +1016,44 @@ fn the_verifier_refuses_traps_the_cosine_would_serve() {
 }
 
 #[test]
+fn the_verifier_serves_a_synonym_swap_its_first_version_refused() {
+    // Verifier v2 was trained with hand-written support pairs
+    // (tools/verifier/data/support_en): these one-word synonym swaps, written
+    // for this test and in none of its data, scored 0.87 and 0.25 with v1
+    // (refused) and are served by the verdict now. The same requests with an
+    // opposite or another action stay refused.
+    let s = Server::start();
+    for (i, (stored, synonym, trap)) in [
+        (
+            "How can I contact the landlord?",
+            "How can I reach the landlord?",
+            "How can I evict the landlord?",
+        ),
+        (
+            "How do I lower the volume on the smart speaker?",
+            "How do I reduce the volume on the smart speaker?",
+            "How do I raise the volume on the smart speaker?",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ns = json!({"namespace": format!("syn{i}")});
+        store(&s, stored, ns.clone());
+        let r = lookup(&s, synonym, ns.clone());
+        assert_eq!(r["layer"], "L3_SEMANTIC_RAG", "{synonym}: {r}");
+        let l3 = &r["l3_result"];
+        assert_eq!(l3["decision"], "served", "{r}");
+        assert!(
+            f(&l3["verifier_score"]) >= f(&l3["verifier_threshold"]),
+            "{r}"
+        );
+        let r = lookup(&s, trap, ns);
+        assert_eq!(r["hit"], false, "{trap}: {r}");
+    }
+}
+
+#[test]
 fn two_tier_judging_needs_only_a_veto_score_above_the_precise_threshold() {
     let veto = Server::builder()
         .args(["--l3-verifier-veto", "0.05"])

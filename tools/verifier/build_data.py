@@ -6,12 +6,21 @@ their labels map to "the cached answer fits", and how many generated pairs come 
 sentences (edits.py holds the rules). Dev pairs are built the same way from DEV splits, for early
 stopping and threshold calibration. QQP, MRPC and gptcache_mock are never read here (evaluation only).
 
+Hand-written pairs: the public sets hold almost no support-style requests, none of the
+rewordings a cache must accept ("Where can I download my invoices?" / "How do I get copies of my
+past invoices?"), few short chat follow-ups and few documentation statements. The pairs under
+`tools/verifier/data/<set>/` (CC0-1.0, see its README) add them, each beside near-identical
+traps. Each pair goes to TRAIN or DEV by a hash of its texts (`HAND_DEV_SHARE`); a TRAIN pair is
+repeated `HAND_REPS` times, each copy but the first dressed with one neutral edit (edits.py's
+positive rules for its language) on one side, so the model sees each request in several forms.
+
   python tools/verifier/build_data.py --out /tmp/verifier-data [--data /work/shared/eval/data]
 """
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import random
 import re
@@ -35,6 +44,9 @@ SEED = 20261130
 # (Microsoft Research terms), headlines (EMM) and deft (unclear).
 STS_SETS = {"stsb", "korsts"}
 STS_KEEP_FILES = {"images", "track5.en", "answers", "answer"}
+HAND_DIR = Path(__file__).resolve().parent / "data"
+HAND_DEV_SHARE = 0.15
+HAND_REPS = {"train": 8, "dev": 1}
 
 
 def sts_allowed(p) -> bool:
@@ -92,6 +104,39 @@ def build(data: Path, split: str, rng: random.Random, gen_per_sent: float):
     return real, sents_en, sents_ko
 
 
+def hand_split(p) -> str:
+    """TRAIN or DEV for a hand-written pair, fixed by a hash of its two texts."""
+    h = hashlib.sha256((p["a"] + "\x1f" + p["b"]).encode("utf-8")).digest()
+    return "dev" if int.from_bytes(h[:4], "big") / 2**32 < HAND_DEV_SHARE else "train"
+
+
+def hand_pairs(split: str, rng: random.Random, pools):
+    """The split's hand-written pairs (every `data/<set>/*.jsonl`), repeated with neutral
+    dressings (module docs); `src` is "<set>:<category>"."""
+    out = []
+    for path in sorted(HAND_DIR.glob("*/*.jsonl")):
+        with open(path, encoding="utf-8") as f:
+            rows = [json.loads(l) for l in f if l.strip()]
+        for p in rows:
+            if hand_split(p) != split:
+                continue
+            ko = edits.is_ko(p["a"] + p["b"])
+            rules = edits.KO_POS if ko else edits.EN_POS
+            plain = " ".join(p["a"].split()), " ".join(p["b"].split())
+            for rep in range(HAND_REPS[split]):
+                a, b = plain
+                if rep:
+                    side = rng.randrange(2)
+                    dressed, _ = edits._apply_one((a, b)[side], rules, rng, pools)
+                    if dressed:
+                        a, b = (dressed, b) if side == 0 else (a, dressed)
+                if rng.random() < 0.5:
+                    a, b = b, a
+                out.append({"a": a, "b": b, "label": int(p["label"]),
+                            "src": f"{path.parent.name}:{p.get('category', '')}", "lang": "ko" if ko else "en"})
+    return out
+
+
 def generate(sents_en, sents_ko, pools, rng, reps):
     out = []
     for sents, lang in ((sents_en, "en"), (sents_ko, "ko")):
@@ -125,7 +170,7 @@ def main():
         pools = edits.Pools(sen, sko, wordnet.get())  # pools come from the same split's sentences only
         sen = sen + edits.en_template_questions(sen, rng, {"train": 16000, "dev": 2000}[split])
         gen = generate(sen, sko, pools, rng, reps)
-        rows = real + gen
+        rows = real + gen + hand_pairs(split, rng, pools)
         rng.shuffle(rows)
         with open(out / f"{split}.jsonl", "w", encoding="utf-8") as f:
             for r in rows:

@@ -26,9 +26,9 @@ GRID = [round(0.40 + 0.05 * i, 2) for i in range(7)]  # 0.40 .. 0.70
 TARGET = 0.95
 
 
-def run(binary: str, pairs: Path, t: float) -> dict:
+def run(binary: str, model: str, pairs: Path, t: float) -> dict:
     out = subprocess.run(
-        [binary, "--l3-verifier-threshold", str(t), "eval", "--mode", "isolated", "--json",
+        [binary, "--l3-verifier", model, "--l3-verifier-threshold", str(t), "eval", "--mode", "isolated", "--json",
          "--pairs", str(pairs)],
         check=True, capture_output=True, text=True).stdout
     return next(iter(json.loads(out).values()))["isolated"]
@@ -48,7 +48,7 @@ def main() -> None:
                            check=True, capture_output=True)
             results[name] = {}
             for t in GRID:
-                r = run(args.bin, Path(f"{work}/{name}/dev.jsonl"), t)
+                r = run(args.bin, args.model, Path(f"{work}/{name}/dev.jsonl"), t)
                 results[name][str(t)] = [round(r["precision"], 4), round(r["recall"], 4)]
                 print(f"{name} dev t={t}: precision {r['precision']:.3f} recall {r['recall']:.3f}")
     ok = [t for t in GRID if all(results[n][str(t)][0] >= TARGET for n in SETS)]
