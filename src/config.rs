@@ -190,7 +190,7 @@ pub struct Options {
     #[arg(long, env = "HELIOS_L3_CHAT_THRESHOLD_HANGUL")]
     pub l3_chat_threshold_hangul: Option<f64>,
 
-    /// Cosine similarity the final requests of two chats need (0-1). [default: 0.80]
+    /// Cosine similarity the final requests of two chats need (0-1). [default: 0.60]
     #[arg(long, env = "HELIOS_L3_CHAT_FINAL_THRESHOLD")]
     pub l3_chat_final_threshold: Option<f64>,
 

@@ -54,7 +54,7 @@ impl Default for ChatSettings {
             names: true,
             threshold: 0.92,
             threshold_hangul: 0.98,
-            final_threshold: 0.80,
+            final_threshold: 0.60,
         }
     }
 }
