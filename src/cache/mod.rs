@@ -29,7 +29,7 @@ use crate::clock::now_ms;
 use crate::embed::EmbeddingOptions;
 use crate::error::{CacheError, StartError};
 use crate::store::backup::{self, BackupReport};
-use crate::store::{Storage, StoreSettings, WriteBatch};
+use crate::store::{Durability, Storage, StoreSettings, WriteBatch};
 use l1::{L1Settings, L1};
 use l2::{L2Settings, L2};
 use l3::{L3Outcome, L3Settings, L3};
@@ -449,7 +449,38 @@ impl CacheManager {
     }
 
     /// Stores a response in every eligible layer it names, atomically.
+    /// May wait: on an embedder, on a flush to disk (`sync` durability) or
+    /// on a backup holding the write gate; an async worker calls
+    /// [`CacheManager::try_store_now`] first.
     pub fn store(&self, req: &Store) -> Result<StoreReport, CacheError> {
+        self.store_gated(req, |gate| Some(gate.read()))?
+            .ok_or_else(|| CacheError::Unavailable("the write gate was not taken".into()))
+    }
+
+    /// The same store, done now when it cannot wait on anything slow: it
+    /// writes no L3 vector (no embedding, no graph insert) and no L1 state
+    /// for a system prompt (no token count of a long prompt), durability is
+    /// `interval` (the batch goes to sled's buffers, not to disk) and no
+    /// backup holds the write gate. `None` (nothing written) when it could
+    /// wait: then [`CacheManager::store`], off the workers. An L2-only store
+    /// so skips two thread hand-offs (BENCHMARKS.md, "where an L2 store's
+    /// time goes").
+    pub fn try_store_now(&self, req: &Store) -> Option<Result<StoreReport, CacheError>> {
+        let l1 = req.layers.l1 && req.scope.system_prompt.is_some();
+        if req.layers.l3 || l1 || self.storage.durability() == Durability::Sync {
+            return None;
+        }
+        self.store_gated(req, |gate| gate.try_read()).transpose()
+    }
+
+    /// The store, with the write gate taken by `gate` once the request is
+    /// checked and embedded; `Ok(None)`, nothing written, when `gate` gives
+    /// no guard.
+    fn store_gated<'a>(
+        &'a self,
+        req: &Store,
+        gate: impl FnOnce(&'a parking_lot::RwLock<()>) -> Option<parking_lot::RwLockReadGuard<'a, ()>>,
+    ) -> Result<Option<StoreReport>, CacheError> {
         self.settings
             .limits
             .check_request(&req.input, req.conversation.as_ref())?;
@@ -491,7 +522,9 @@ impl CacheManager {
             }
             None => None,
         };
-        let _gate = self.write_gate.read();
+        let Some(_gate) = gate(&self.write_gate) else {
+            return Ok(None);
+        };
         let mut layers_stored = Vec::new();
         {
             let _guard = self.locks.lock(key);
@@ -552,12 +585,12 @@ impl CacheManager {
         ] {
             self.metrics.layer(id).evictions.fetch_add(evicted, Relaxed);
         }
-        Ok(StoreReport {
+        Ok(Some(StoreReport {
             success: true,
             layers_stored,
             entry_id: scope::entry_id(key),
             skipped,
-        })
+        }))
     }
 
     /// Removes entries by layer / namespace / task type / entry id.
@@ -818,5 +851,76 @@ impl CacheManager {
         }
         self.persist();
         Ok(self.storage.flush()?)
+    }
+}
+
+#[cfg(test)]
+mod store_now_tests {
+    use super::request::{Layers, ScopeFields};
+    use super::*;
+    use crate::config::{DurabilityArg, Options};
+    use serde_json::value::RawValue;
+
+    fn open(dir: &std::path::Path, durability: DurabilityArg) -> CacheManager {
+        let settings = Options {
+            data_dir: Some(dir.to_path_buf()),
+            durability: Some(durability),
+            ..Options::default()
+        }
+        .resolve()
+        .unwrap()
+        .cache;
+        CacheManager::open(settings).unwrap()
+    }
+
+    fn request(text: &str, l3: bool) -> Store {
+        let scope = ScopeFields {
+            namespace: "now".into(),
+            task_type: "general".into(),
+            system_prompt: None,
+        };
+        let response = RawValue::from_string(r#"{"answer":42}"#.into()).unwrap();
+        let mut s = Store::new(scope, text.into(), response.into()).unwrap();
+        s.layers = Layers::from_flags(Some(false), None, Some(l3));
+        s
+    }
+
+    #[test]
+    fn only_a_store_that_cannot_wait_is_done_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let mgr = open(dir.path(), DurabilityArg::Interval);
+        // L2 only, interval durability, no backup: done now, and stored.
+        let r = mgr.try_store_now(&request("what is the refund policy?", false));
+        let report = r.expect("done now").unwrap();
+        assert_eq!(report.layers_stored, vec![LayerId::L2]);
+        assert_eq!(mgr.layer(LayerId::L2).size().entries, 1);
+        // An L3 vector means embedding and a graph insert: not now.
+        assert!(mgr
+            .try_store_now(&request("a semantic store", true))
+            .is_none());
+        // A backup holding the write gate: not now, and nothing written.
+        {
+            let _backup = mgr.write_gate.write();
+            assert!(mgr
+                .try_store_now(&request("during a backup", false))
+                .is_none());
+        }
+        assert_eq!(mgr.layer(LayerId::L2).size().entries, 1);
+        // A bad request is refused now, as the waiting path refuses it.
+        let mut bad = request("empty answer", false);
+        bad.layers = Layers::from_flags(Some(false), Some(false), Some(false));
+        let now = mgr.try_store_now(&bad).map(|r| r.map_err(|e| e.code()));
+        let waited = mgr.store(&bad).map_err(|e| e.code());
+        assert_eq!(now.expect("checked now").err(), waited.err());
+        drop(mgr);
+        // `sync` durability waits for the disk: never on a worker.
+        let dir = tempfile::tempdir().unwrap();
+        let mgr = open(dir.path(), DurabilityArg::Sync);
+        assert!(mgr
+            .try_store_now(&request("what is the refund policy?", false))
+            .is_none());
+        assert!(mgr
+            .store(&request("what is the refund policy?", false))
+            .is_ok());
     }
 }

@@ -103,7 +103,13 @@ pub async fn store(
 ) -> Result<HttpResponse, ApiError> {
     let req: StoreRequest = read_json(body, &server).await?;
     let req = req.routed(&routing)?;
-    let resp = blocking(move || mgr.store(&req)).await?;
+    // A store that cannot wait (no L3 vector, no L1 prompt state, `interval`
+    // durability, no backup running: `try_store_now`) is done here, not
+    // handed to the blocking pool and back.
+    let resp = match mgr.try_store_now(&req) {
+        Some(result) => result.map_err(ApiError)?,
+        None => blocking(move || mgr.store(&req)).await?,
+    };
     Ok(HttpResponse::Ok().json(resp))
 }
 
