@@ -889,8 +889,20 @@ struct Antonyms {
     opposite: HashMap<&'static str, Vec<&'static str>>,
 }
 
+/// Builds the antonym tables now (see [`super::surface::warm`]).
+pub fn warm() {
+    antonyms();
+}
+
+/// Whether the antonym tables are built (for the warm-up's test).
+#[cfg(test)]
+pub(super) fn tables_built() -> bool {
+    TABLES.get().is_some_and(|t| !t.opposite.is_empty())
+}
+
+static TABLES: std::sync::OnceLock<Antonyms> = std::sync::OnceLock::new();
+
 fn antonyms() -> &'static Antonyms {
-    static TABLES: std::sync::OnceLock<Antonyms> = std::sync::OnceLock::new();
     TABLES.get_or_init(|| {
         let mut t = Antonyms {
             forms: HashMap::new(),

@@ -449,6 +449,18 @@ impl L3 {
             embed_errors: AtomicU64::new(0),
             counters,
         };
+        // The word tables of the guard and the surface rules (WordNet words,
+        // synonyms, antonyms: ≈ 25 ms) are built beside the start, not by
+        // the first lookup; a lookup that comes first waits for them.
+        let warm = std::thread::Builder::new()
+            .name("helios-l3-warm".into())
+            .spawn(|| {
+                surface::warm();
+                guard::warm();
+            });
+        if let Err(e) = warm {
+            tracing::warn!("cannot build the L3 word tables in the background: {e}");
+        }
         l3.install(scopes);
         l3
     }
