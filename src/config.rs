@@ -220,6 +220,12 @@ pub struct Options {
     #[arg(long, env = "HELIOS_L3_REWORDED_THRESHOLD")]
     pub l3_reworded_threshold: Option<String>,
 
+    /// L3 entries read from disk before the server starts answering; a larger
+    /// L3 is read in the background while L1 and L2 serve (L3 misses until
+    /// it is in; /health shows `index_rebuilding`). [default: 100000]
+    #[arg(long, env = "HELIOS_L3_LOAD_NOW_MAX")]
+    pub l3_load_now_max: Option<u64>,
+
     /// Embedding model: a model2vec directory (config.json, model.safetensors,
     /// tokenizer.json) or a Hugging Face model id (downloaded once into the
     /// data directory, where the network allows). [default: the bundled model]
@@ -337,6 +343,7 @@ impl Options {
             l3_verifier_threshold,
             l3_verifier_veto,
             l3_reworded_threshold,
+            l3_load_now_max,
             embedding_model,
             embedding_url,
             embedding_api_model,
@@ -408,6 +415,9 @@ impl Options {
                 self.l3_reworded_threshold,
                 Some(crate::cache::l3::REWORDED_THRESHOLD),
             )?,
+            load_now_max: self
+                .l3_load_now_max
+                .unwrap_or(crate::cache::l3::LOAD_NOW_MAX),
             verifier: VerifierChoice::parse(self.l3_verifier.as_deref().unwrap_or("bundled"))
                 .map_err(ConfigError)?,
         };

@@ -534,6 +534,67 @@ fn restart_loads_the_saved_index_and_a_rebuilt_index_answers_the_same() {
 }
 
 #[test]
+fn a_large_layer_is_read_in_the_background_while_l2_serves_and_writes_meanwhile_are_kept() {
+    // `--l3-load-now-max 0`: every start reads L3 in the background (the
+    // default does so above 100k entries).
+    let mut s = Server::builder().args(["--l3-load-now-max", "0"]).start();
+    let n = 300;
+    for i in 0..n {
+        let body = json!({"input_text": sentence(i), "response_data": i, "task_type": "qa", "store_in_l1": false});
+        s.store(&body).ok();
+    }
+    let before = snapshot(&s, n);
+    assert!(before.iter().all(|(_, layer)| layer == "L3_SEMANTIC_RAG"));
+    assert!(s.stop().success());
+
+    s.restart();
+    assert!(
+        s.log()
+            .contains(&format!("L3: reading {n} entries in the background")),
+        "{}",
+        s.log()
+    );
+    // L2 answers whatever L3 is doing.
+    assert_eq!(
+        lookup(&s, &sentence(5), json!({"use_l3": false}))["layer"],
+        "L2_REDIS_EXACT"
+    );
+    // A store and a removal while (or just after) L3 is read: both are kept
+    // whichever comes first, the reader's older scan undoes neither.
+    let removed = before[1].0.clone();
+    s.invalidate(&json!({"entry_id": removed})).ok();
+    store(&s, PARAPHRASE_A, json!({}));
+    common::eventually(Duration::from_secs(60), "L3 is read", || {
+        (l3_stats(&s)["details"]["index_rebuilding"] == false).then_some(())
+    });
+    assert!(s.log().contains("L3: all entries read"), "{}", s.log());
+    let check = |s: &Server| {
+        let after = snapshot(s, n);
+        for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+            if i == 1 {
+                assert_ne!(a.0, b.0, "the removed entry is never served again");
+            } else {
+                assert_eq!(a, b, "entry {i} answers as before");
+            }
+        }
+        assert_eq!(
+            lookup(s, PARAPHRASE_B, json!({"use_l2": false}))["layer"],
+            "L3_SEMANTIC_RAG",
+            "the entry stored while L3 was read is searchable"
+        );
+        assert_eq!(u(&l3_stats(s)["details"]["indexed_vectors"]) as usize, n);
+    };
+    check(&s);
+    // The index saved at shutdown agrees with sled at the next start.
+    assert!(s.stop().success());
+    s.restart();
+    common::eventually(Duration::from_secs(60), "L3 is read again", || {
+        (l3_stats(&s)["details"]["index_rebuilding"] == false).then_some(())
+    });
+    check(&s);
+}
+
+#[test]
 fn bad_embedding_configuration_fails_clearly_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use xxhash_rust::xxh3::xxh3_64;
@@ -83,7 +83,14 @@ pub struct L3Settings {
     /// anyway when it is a rewording ([`surface::reworded`]), not a small
     /// edit. `None`: the verifier decides alone.
     pub reworded_threshold: Option<f64>,
+    /// Entries read from sled before the server answers; a larger layer is
+    /// read in the background (L1 and L2 serve meanwhile, L3 misses).
+    pub load_now_max: u64,
 }
+
+/// The default [`L3Settings::load_now_max`]: reading 100k entries at start
+/// takes about half a second here.
+pub const LOAD_NOW_MAX: u64 = 100_000;
 
 /// The default [`L3Settings::reworded_threshold`]: on the bundled
 /// embedder's scale, where the precise threshold is 0.84 (DEV splits:
@@ -293,6 +300,206 @@ impl Rebuild {
     }
 }
 
+/// What writers did while the layer was being read in the background:
+/// the reader's scan is older than they are, so it must not undo them.
+#[derive(Default)]
+struct Loading {
+    /// Entries stored meanwhile (entry key, scope): added to the index once
+    /// the saved graphs are in (loading a graph replaces its partition).
+    added: Vec<(u128, u64)>,
+    /// Entries removed meanwhile: never put back from the scan.
+    removed: HashSet<u128>,
+}
+
+/// Reads the layer's entries from sled and loads or rebuilds the index:
+/// at once for a small layer, on a background thread for a large one.
+struct Loader {
+    storage: Arc<Storage>,
+    embedder: Arc<dyn Embedder>,
+    index: Arc<VectorIndex>,
+    keymap: Arc<RwLock<KeyMap>>,
+    saver: Arc<persist::Saver>,
+    foreign: Arc<AtomicU64>,
+    rebuilding: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    loading: Arc<Mutex<Option<Loading>>>,
+}
+
+impl Loader {
+    /// Reads every entry: fills the key map (keys removed meanwhile left
+    /// out, keys stored meanwhile kept as they are) and returns the entry
+    /// keys per scope.
+    fn read(&self) -> HashMap<u64, Vec<u128>> {
+        let mut found: Vec<(u128, u64)> = Vec::new();
+        let mut foreign = 0u64;
+        for (key, _exp, value) in records::scan(&self.storage, PREFIX) {
+            if self.stop.load(Relaxed) {
+                break;
+            }
+            let Some(rec) = value.get(8..).and_then(decode::<L3Record>) else {
+                continue;
+            };
+            if rec.embedder != self.embedder.id() || rec.vector.len() != self.embedder.dims() {
+                foreign += 1;
+                continue;
+            }
+            found.push((key, rec.scope().id()));
+        }
+        self.foreign.store(foreign, Relaxed);
+        // Lock order everywhere: `loading`, then `keymap`.
+        let loading = self.loading.lock();
+        let removed = loading.as_ref().map(|l| &l.removed);
+        let mut keymap = self.keymap.write();
+        let mut scopes: HashMap<u64, Vec<u128>> = HashMap::new();
+        for (key, scope) in found {
+            if removed.is_some_and(|r| r.contains(&key)) {
+                continue;
+            }
+            keymap.entry(vkey(key)).or_insert((key, scope));
+            scopes.entry(scope).or_default().push(key);
+        }
+        scopes
+    }
+
+    /// The background path: reads, installs the index, then applies what
+    /// writers did meanwhile.
+    fn load(self) {
+        let t0 = std::time::Instant::now();
+        let scopes = self.read();
+        let done = self.finish(scopes);
+        tracing::info!(
+            "L3: all entries read in {:.1} s ({done} stored meanwhile added)",
+            t0.elapsed().as_secs_f64()
+        );
+    }
+
+    /// Installs the index from what [`Loader::read`] found, applies the
+    /// writes made meanwhile and ends the loading state; returns how many
+    /// entries stored meanwhile were added.
+    fn finish(&self, scopes: HashMap<u64, Vec<u128>>) -> u64 {
+        let scope_of: HashMap<u128, u64> = scopes
+            .iter()
+            .flat_map(|(s, keys)| keys.iter().map(move |k| (*k, *s)))
+            .collect();
+        self.install(scopes);
+        // A key removed meanwhile may be in a saved graph loaded since:
+        // take it out unless it was stored again. Writers still queue while
+        // `loading` is held.
+        let mut loading = self.loading.lock();
+        if let Some(l) = loading.as_ref() {
+            let keymap = self.keymap.read();
+            for key in &l.removed {
+                if !keymap.contains_key(&vkey(*key)) {
+                    if let Some(scope) = scope_of.get(key) {
+                        let _ = self.index.remove(*scope, vkey(*key));
+                    }
+                }
+            }
+        }
+        let added = loading.take().map(|l| l.added).unwrap_or_default();
+        drop(loading);
+        let done = self.rebuild_job().replay(added);
+        self.rebuilding.store(false, Relaxed);
+        done
+    }
+
+    /// Loads each saved graph and brings it up to date with sled; rebuilds
+    /// scopes without one. Small work is done now, large work in the
+    /// background, so the server starts serving (L1, L2 and the ready part
+    /// of L3) without waiting for graphs.
+    fn install(&self, scopes: HashMap<u64, Vec<u128>>) {
+        let saved = persist::read_manifest(self.saver.dir(), self.embedder.id());
+        let (mut now, mut later) = (Vec::new(), Vec::new());
+        let (mut loaded, mut removed) = (0usize, 0usize);
+        for (scope, keys) in scopes {
+            let graph = saved.get(&scope).and_then(|g| {
+                match self
+                    .index
+                    .load_graph(scope, &self.saver.dir().join(&g.stem))
+                {
+                    Ok(graph_keys) => Some((g, graph_keys)),
+                    Err(e) => {
+                        tracing::warn!("L3 index: {e}; rebuilding that scope from sled");
+                        None
+                    }
+                }
+            });
+            let Some((g, graph_keys)) = graph else {
+                let work = keys.into_iter().map(|k| (k, scope));
+                match work.len() <= index::FLAT_MAX {
+                    true => now.extend(work),
+                    false => later.extend(work),
+                }
+                continue;
+            };
+            loaded += 1;
+            let vkeys: Vec<u64> = keys.iter().map(|k| vkey(*k)).collect();
+            let diff = persist::diff(&graph_keys, &vkeys);
+            for vk in &diff.extra {
+                if let Err(e) = self.index.remove(scope, *vk) {
+                    tracing::warn!("L3 index: {e}");
+                }
+            }
+            removed += diff.extra.len();
+            if diff.extra.is_empty() && diff.missing.is_empty() {
+                self.saver.loaded(g.clone(), 0);
+            }
+            let missing: HashSet<u64> = diff.missing.into_iter().collect();
+            let work = keys
+                .into_iter()
+                .filter(|k| missing.contains(&vkey(*k)))
+                .map(|k| (k, scope));
+            match missing.len() <= REPLAY_NOW_MAX {
+                true => now.extend(work),
+                false => later.extend(work),
+            }
+        }
+        let job = self.rebuild_job();
+        let added = job.replay(now);
+        let (parts, vectors, graphs) = self.index.stats();
+        tracing::info!(
+            "L3 index ready: {vectors} vectors in {parts} scopes ({graphs} HNSW graphs); \
+             {loaded} saved graphs loaded, {removed} vectors removed since, {added} added from sled"
+        );
+        if later.is_empty() {
+            return;
+        }
+        if self.rebuilding.load(Relaxed) {
+            // Already on the background reader's thread (which clears the
+            // flag when it is done).
+            let done = job.replay(later);
+            tracing::info!("L3 index: added {done} vectors from sled");
+            return;
+        }
+        tracing::info!(
+            "L3 index: adding {} vectors from sled in the background",
+            later.len()
+        );
+        self.rebuilding.store(true, Relaxed);
+        let flag = self.rebuilding.clone();
+        let spawned = std::thread::Builder::new()
+            .name("helios-l3-rebuild".into())
+            .spawn(move || {
+                let done = job.replay(later);
+                flag.store(false, Relaxed);
+                tracing::info!("L3 index: added {done} vectors; the index is complete");
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the L3 rebuild: {e}");
+        }
+    }
+
+    fn rebuild_job(&self) -> Rebuild {
+        Rebuild {
+            storage: self.storage.clone(),
+            index: self.index.clone(),
+            keymap: self.keymap.clone(),
+            embedder: self.embedder.id().to_string(),
+            stop: self.stop.clone(),
+        }
+    }
+}
+
 /// The semantic layer.
 pub struct L3 {
     records: Records,
@@ -308,9 +515,11 @@ pub struct L3 {
     /// The threshold a lookup uses when it names none.
     threshold: f64,
     /// Writes the index beside the database.
-    saver: persist::Saver,
+    saver: Arc<persist::Saver>,
     /// Entries whose vectors another embedder made: kept, never compared.
-    foreign: AtomicU64,
+    foreign: Arc<AtomicU64>,
+    /// Set while the entries are read in the background (see [`Loading`]).
+    loading: Arc<Mutex<Option<Loading>>>,
     /// The pair verifier that judges candidates, if one is configured.
     verifier: Option<Arc<Verifier>>,
     /// Overrides the verifier's calibrated thresholds when set.
@@ -388,6 +597,34 @@ impl L3 {
         embedder: Arc<dyn Embedder>,
         verifier: Option<Arc<Verifier>>,
     ) -> L3 {
+        let (l3, loader) = L3::open_parts(storage, locks, settings, embedder, verifier);
+        let Some(loader) = loader else {
+            return l3;
+        };
+        tracing::info!(
+            "L3: reading {} entries in the background; L3 misses until they are in",
+            l3.records.size().entries
+        );
+        let spawned = std::thread::Builder::new()
+            .name("helios-l3-load".into())
+            .spawn(move || loader.load());
+        if let Err(e) = spawned {
+            // Thread creation failed: L3 stays empty and misses (and says so
+            // in /health), L1 and L2 are unaffected.
+            tracing::error!("cannot start reading L3: {e}");
+        }
+        l3
+    }
+
+    /// The layer, read at once when small; otherwise also the [`Loader`]
+    /// that must read it (L3 misses until it has).
+    fn open_parts(
+        storage: Arc<Storage>,
+        locks: Arc<KeyLocks>,
+        settings: L3Settings,
+        embedder: Arc<dyn Embedder>,
+        verifier: Option<Arc<Verifier>>,
+    ) -> (L3, Option<Loader>) {
         let saver = persist::Saver::new(storage.dir().join("l3-index"), embedder.id());
         let threshold = settings
             .threshold
@@ -410,35 +647,34 @@ impl L3 {
                 .unwrap_or_default(),
             _ => Counters::default(),
         };
-        let mut keymap = HashMap::new();
-        // Per scope: the entry keys sled holds.
-        let mut scopes: HashMap<u64, Vec<u128>> = HashMap::new();
-        let mut foreign = 0u64;
         let records = Records::open(storage.clone(), locks, PREFIX);
-        for (key, _exp, value) in records::scan(&storage, PREFIX) {
-            let Some(rec) = decode::<L3Record>(&value[8..]) else {
-                continue;
-            };
-            if rec.embedder != embedder.id() || rec.vector.len() != embedder.dims() {
-                foreign += 1;
-                continue;
-            }
-            let scope = rec.scope().id();
-            keymap.insert(vkey(key), (key, scope));
-            scopes.entry(scope).or_default().push(key);
-        }
+        // A large layer is read in the background: until it is, L1 and L2
+        // serve and L3 misses (`index_rebuilding` in /health).
+        let background = records.size().entries > settings.load_now_max;
+        let loader = Loader {
+            storage: storage.clone(),
+            embedder: embedder.clone(),
+            index: Arc::new(VectorIndex::new(embedder.dims())),
+            keymap: Arc::new(RwLock::new(HashMap::new())),
+            saver: Arc::new(saver),
+            foreign: Arc::new(AtomicU64::new(0)),
+            rebuilding: Arc::new(AtomicBool::new(background)),
+            stop: Arc::new(AtomicBool::new(false)),
+            loading: Arc::new(Mutex::new(background.then(Loading::default))),
+        };
         let l3 = L3 {
             records,
             storage,
-            index: Arc::new(VectorIndex::new(embedder.dims())),
+            index: loader.index.clone(),
             embedder,
-            keymap: Arc::new(RwLock::new(keymap)),
+            keymap: loader.keymap.clone(),
             settings,
             threshold,
-            saver,
-            foreign: AtomicU64::new(foreign),
-            rebuilding: Arc::new(AtomicBool::new(false)),
-            stop: Arc::new(AtomicBool::new(false)),
+            saver: loader.saver.clone(),
+            foreign: loader.foreign.clone(),
+            rebuilding: loader.rebuilding.clone(),
+            stop: loader.stop.clone(),
+            loading: loader.loading.clone(),
             verifier,
             verifier_threshold,
             precise,
@@ -461,93 +697,12 @@ impl L3 {
         if let Err(e) = warm {
             tracing::warn!("cannot build the L3 word tables in the background: {e}");
         }
-        l3.install(scopes);
-        l3
-    }
-
-    /// Loads each saved graph and brings it up to date with sled; rebuilds
-    /// scopes without one. Small work is done now, large work in the
-    /// background, so the server starts serving (L1, L2 and the ready part
-    /// of L3) without waiting for graphs.
-    fn install(&self, scopes: HashMap<u64, Vec<u128>>) {
-        let saved = persist::read_manifest(self.saver.dir(), self.embedder.id());
-        let (mut now, mut later) = (Vec::new(), Vec::new());
-        let (mut loaded, mut removed) = (0usize, 0usize);
-        for (scope, keys) in scopes {
-            let graph = saved.get(&scope).and_then(|g| {
-                match self
-                    .index
-                    .load_graph(scope, &self.saver.dir().join(&g.stem))
-                {
-                    Ok(graph_keys) => Some((g, graph_keys)),
-                    Err(e) => {
-                        tracing::warn!("L3 index: {e}; rebuilding that scope from sled");
-                        None
-                    }
-                }
-            });
-            let Some((g, graph_keys)) = graph else {
-                let work = keys.into_iter().map(|k| (k, scope));
-                match work.len() <= index::FLAT_MAX {
-                    true => now.extend(work),
-                    false => later.extend(work),
-                }
-                continue;
-            };
-            loaded += 1;
-            let vkeys: Vec<u64> = keys.iter().map(|k| vkey(*k)).collect();
-            let diff = persist::diff(&graph_keys, &vkeys);
-            for vk in &diff.extra {
-                if let Err(e) = self.index.remove(scope, *vk) {
-                    tracing::warn!("L3 index: {e}");
-                }
-            }
-            removed += diff.extra.len();
-            if diff.extra.is_empty() && diff.missing.is_empty() {
-                self.saver.loaded(g.clone(), 0);
-            }
-            let missing: HashSet<u64> = diff.missing.into_iter().collect();
-            let work = keys
-                .into_iter()
-                .filter(|k| missing.contains(&vkey(*k)))
-                .map(|k| (k, scope));
-            match missing.len() <= REPLAY_NOW_MAX {
-                true => now.extend(work),
-                false => later.extend(work),
-            }
+        if !background {
+            let scopes = loader.read();
+            loader.install(scopes);
+            return (l3, None);
         }
-        let job = Rebuild {
-            storage: self.storage.clone(),
-            index: self.index.clone(),
-            keymap: self.keymap.clone(),
-            embedder: self.embedder.id().to_string(),
-            stop: self.stop.clone(),
-        };
-        let added = job.replay(now);
-        let (parts, vectors, graphs) = self.index.stats();
-        tracing::info!(
-            "L3 index ready: {vectors} vectors in {parts} scopes ({graphs} HNSW graphs); \
-             {loaded} saved graphs loaded, {removed} vectors removed since, {added} added from sled"
-        );
-        if later.is_empty() {
-            return;
-        }
-        tracing::info!(
-            "L3 index: adding {} vectors from sled in the background",
-            later.len()
-        );
-        self.rebuilding.store(true, Relaxed);
-        let flag = self.rebuilding.clone();
-        let spawned = std::thread::Builder::new()
-            .name("helios-l3-rebuild".into())
-            .spawn(move || {
-                let done = job.replay(later);
-                flag.store(false, Relaxed);
-                tracing::info!("L3 index: added {done} vectors; the index is complete");
-            });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start the L3 rebuild: {e}");
-        }
+        (l3, Some(loader))
     }
 
     /// Vetoes by kind and feedback counts.
@@ -940,7 +1095,15 @@ impl L3 {
     /// Makes an applied write searchable and counts it.
     pub fn commit(&self, s: L3Staged) {
         self.records.commit(s.staged);
-        self.keymap.write().insert(vkey(s.key), (s.key, s.scope_id));
+        {
+            let mut loading = self.loading.lock();
+            self.keymap.write().insert(vkey(s.key), (s.key, s.scope_id));
+            if let Some(l) = loading.as_mut() {
+                // Added to the index by the reader once its graphs are in.
+                l.added.push((s.key, s.scope_id));
+                return;
+            }
+        }
         if let Err(e) = self.index.add(s.scope_id, vkey(s.key), &s.vector) {
             // sled holds the entry; the next start's key-set check rebuilds it.
             tracing::error!("L3 index add failed: {e}");
@@ -955,7 +1118,14 @@ impl L3 {
                 tracing::warn!("L3 feedback removal failed: {e}");
             }
         }
-        if let Some((_, scope)) = self.keymap.write().remove(&vkey(key)) {
+        let removed = {
+            let mut loading = self.loading.lock();
+            if let Some(l) = loading.as_mut() {
+                l.removed.insert(key);
+            }
+            self.keymap.write().remove(&vkey(key))
+        };
+        if let Some((_, scope)) = removed {
             if let Err(e) = self.index.remove(scope, vkey(key)) {
                 tracing::warn!("L3 index remove failed: {e}");
             }
@@ -1079,6 +1249,113 @@ impl Layer for L3 {
         self.storage
             .meta_put(COUNTERS_KEY, encode(&self.counters.snapshot()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod loading_tests {
+    use super::*;
+    use crate::config::Options;
+
+    fn parts(dir: &Path, load_now_max: u64) -> (L3, Option<Loader>) {
+        let settings = Options {
+            data_dir: Some(dir.to_path_buf()),
+            ..Options::default()
+        }
+        .resolve()
+        .unwrap()
+        .cache;
+        let storage = crate::store::open_for_tests(dir);
+        let embedder = crate::embed::from_options(&settings.embedding, dir).unwrap();
+        let l3 = L3Settings {
+            load_now_max,
+            ..settings.l3
+        };
+        L3::open_parts(storage, Arc::default(), l3, embedder, None)
+    }
+
+    /// Stores `text` as the whole write path does: staged, applied, committed.
+    fn store(l3: &L3, scope: &Scope, text: &str) -> (u128, Vec<f32>) {
+        let response = RawJson::from(RawValue::from_string("1".into()).unwrap());
+        let w = EntryWrite {
+            scope,
+            input: text,
+            response: &response,
+            model: "m",
+            tokens: 1,
+            cost_nano: 0,
+            ttl_seconds: 3600,
+        };
+        let vector = l3.embedder.embed(text).unwrap();
+        let mut batch = WriteBatch::default();
+        let staged = l3
+            .stage(&w, text, vector.clone(), now_ms(), &mut batch)
+            .unwrap();
+        let key = staged.key;
+        l3.storage.apply(batch).unwrap();
+        l3.commit(staged);
+        (key, vector)
+    }
+
+    fn remove(l3: &L3, key: u128) {
+        assert!(l3.records.remove(key, None, |_| l3.forget(key)).unwrap());
+    }
+
+    fn indexed(l3: &L3, scope: &Scope, key: u128, vector: &[f32]) -> bool {
+        let hits = l3.index.search(scope.id(), vector, 4).unwrap();
+        hits.iter().any(|(vk, _)| *vk == vkey(key))
+    }
+
+    #[test]
+    fn writes_made_while_the_layer_is_read_in_the_background_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let scope = Scope::new("ns", "qa", None);
+        let texts = [
+            "how do I reset my password",
+            "where is my parcel",
+            "can I pay by bank transfer",
+        ];
+        let stored: Vec<(u128, Vec<f32>)> = {
+            let (l3, loader) = parts(dir.path(), u64::MAX);
+            assert!(loader.is_none(), "a small layer is read at once");
+            let stored = texts.iter().map(|t| store(&l3, &scope, t)).collect();
+            l3.save_index().unwrap();
+            stored
+        };
+        let (l3, loader) = parts(dir.path(), 0);
+        let loader = loader.expect("read in the background");
+        assert!(l3.rebuilding.load(Relaxed), "L3 says it is not ready");
+        // Before the reader's scan: one entry removed.
+        remove(&l3, stored[0].0);
+        let scopes = loader.read();
+        // After its scan, before the saved graph is loaded: another removed
+        // (the scan still holds it, the saved graph too) and one stored (the
+        // graph's load would replace the partition it went into).
+        remove(&l3, stored[1].0);
+        let (new_key, new_vector) = store(&l3, &scope, "how do I cancel my subscription");
+        assert!(
+            !indexed(&l3, &scope, new_key, &new_vector),
+            "queued until the graphs are in"
+        );
+        assert_eq!(loader.finish(scopes), 1);
+        assert!(!l3.rebuilding.load(Relaxed));
+        let keymap = l3.keymap.read();
+        for (i, (key, vector)) in stored.iter().enumerate() {
+            let live = i == 2;
+            assert_eq!(keymap.contains_key(&vkey(*key)), live, "entry {i}");
+            assert_eq!(indexed(&l3, &scope, *key, vector), live, "entry {i}");
+        }
+        assert!(keymap.contains_key(&vkey(new_key)));
+        drop(keymap);
+        assert!(indexed(&l3, &scope, new_key, &new_vector));
+        assert_eq!(
+            l3.index.stats().1,
+            2,
+            "the index holds exactly what sled holds"
+        );
+        // Writes after the load go straight to the index.
+        let (later, v) = store(&l3, &scope, "is there a student discount");
+        assert!(indexed(&l3, &scope, later, &v));
     }
 }
 
