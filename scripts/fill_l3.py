@@ -2,7 +2,8 @@
 """Fills a running helios-cache with L3 entries of real questions, over HTTP.
 
 Reads the distinct questions of a QQP pairs file (JSONL, .gz ok; read in
-place), stores the first N of them (L3 only, small JSON responses) with
+place; beyond its ~137k distinct questions, composites of two of them, as
+examples/index_recall.rs makes them), stores the first N of them (L3 only, small JSON responses) with
 CONNECTIONS keep-alive connections, and writes WRK body files for lookups:
   lookup_l3.jsonl  stored texts, use_l2 false  (L3 hits by construction)
 Usage: fill_l3.py BASE_URL PAIRS N OUT_DIR [CONNECTIONS=8]
@@ -25,6 +26,16 @@ with opener(pairs, "rt") as f:
             if t and t not in seen:
                 seen.add(t)
                 texts.append(t)
+real = len(texts)
+# Composites: question i followed by another, fixed by i (distinct texts).
+i = 0
+while len(texts) < n:
+    # Another partner in each round over the real questions.
+    t = f"{texts[i % real]} {texts[(i * 7919 + 1 + (i // real) * 104729) % real]}"
+    if t not in seen:
+        seen.add(t)
+        texts.append(t)
+    i += 1
 texts = texts[:n]
 print(f"{len(texts)} distinct texts to store", flush=True)
 
