@@ -1200,10 +1200,19 @@ impl Layer for L3 {
     }
 
     fn health(&self) -> LayerHealth {
+        // Still reading its entries (a large layer after a start): L3 misses
+        // meanwhile, which is not a fault; L1 and L2 serve.
+        let reading = self.loading.lock().is_some();
         LayerHealth {
             status: "healthy",
             available: true,
-            detail: format!("semantic match with {}", self.embedder.id()),
+            detail: match reading {
+                true => format!(
+                    "semantic match with {}; reading its entries from disk, misses until done",
+                    self.embedder.id()
+                ),
+                false => format!("semantic match with {}", self.embedder.id()),
+            },
         }
     }
 
@@ -1326,6 +1335,7 @@ mod loading_tests {
         let (l3, loader) = parts(dir.path(), 0);
         let loader = loader.expect("read in the background");
         assert!(l3.rebuilding.load(Relaxed), "L3 says it is not ready");
+        assert!(l3.health().detail.contains("reading its entries"));
         // Before the reader's scan: one entry removed.
         remove(&l3, stored[0].0);
         let scopes = loader.read();
@@ -1340,6 +1350,7 @@ mod loading_tests {
         );
         assert_eq!(loader.finish(scopes), 1);
         assert!(!l3.rebuilding.load(Relaxed));
+        assert!(!l3.health().detail.contains("reading"));
         let keymap = l3.keymap.read();
         for (i, (key, vector)) in stored.iter().enumerate() {
             let live = i == 2;
