@@ -13,7 +13,7 @@
 //! - counters are sane, and the entry counts equal what is really present.
 //!
 //! CI runs a few cycles per mode. `scripts/crash-test` runs the long form:
-//! `HELIOS_CRASH_CYCLES=N` (and `HELIOS_CRASH_MODES=sync,interval`).
+//! `HELIOS_CRASH_CYCLES=N` (and `HELIOS_CRASH_MODES=sync,interval,background`).
 
 mod common;
 
@@ -458,6 +458,29 @@ fn kill9_under_load_sync_mode_loses_no_acknowledged_store() {
     crash_cycles(
         "sync",
         &["--durability", "sync", "--index-save-interval-seconds", "1"],
+        None,
+        cycles(3),
+    );
+}
+
+#[test]
+fn kill9_while_l3_is_read_in_the_background_loses_no_acknowledged_store() {
+    if !mode_enabled("background") {
+        return;
+    }
+    // Every start reads L3 in the background (`--l3-load-now-max 0`, the
+    // path of a layer above 20k entries): the next cycle's stores, and the
+    // kill, land while it reads; afterwards the index must agree with sled.
+    crash_cycles(
+        "background",
+        &[
+            "--durability",
+            "sync",
+            "--index-save-interval-seconds",
+            "1",
+            "--l3-load-now-max",
+            "0",
+        ],
         None,
         cycles(3),
     );
