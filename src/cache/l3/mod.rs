@@ -367,6 +367,12 @@ impl Loader {
     fn load(self) {
         let t0 = std::time::Instant::now();
         let scopes = self.read();
+        if self.stop.load(Relaxed) {
+            // Shutting down: the scan was cut short. Nothing is installed,
+            // and `rebuilding` stays set so that no partial graph is saved;
+            // the next start reads again.
+            return;
+        }
         let done = self.finish(scopes);
         tracing::info!(
             "L3: all entries read in {:.1} s ({done} stored meanwhile added)",
