@@ -215,6 +215,7 @@ type KeyMap = HashMap<u64, (u128, u64)>;
 const REPLAY_NOW_MAX: usize = 10_000;
 
 /// Adds vectors from sled to the index.
+#[derive(Clone)]
 struct Rebuild {
     storage: Arc<Storage>,
     index: Arc<VectorIndex>,
@@ -308,21 +309,21 @@ struct Loading {
     /// Entries stored meanwhile (entry key, scope): added to the index once
     /// the saved graphs are in (loading a graph replaces its partition).
     added: Vec<(u128, u64)>,
-    /// Entries removed meanwhile: never put back from the scan.
-    removed: HashSet<u128>,
+    /// Entries removed meanwhile: never put back from the scan. With the
+    /// scope of those the reader had already put in the key map (a saved
+    /// graph loaded after may still hold them).
+    removed: HashMap<u128, Option<u64>>,
 }
 
 /// Reads the layer's entries from sled and loads or rebuilds the index:
 /// at once for a small layer, on a background thread for a large one.
 struct Loader {
-    storage: Arc<Storage>,
+    /// Storage, index, key map and stop flag, shared with the layer.
+    job: Rebuild,
     embedder: Arc<dyn Embedder>,
-    index: Arc<VectorIndex>,
-    keymap: Arc<RwLock<KeyMap>>,
     saver: Arc<persist::Saver>,
     foreign: Arc<AtomicU64>,
     rebuilding: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
     loading: Arc<Mutex<Option<Loading>>>,
 }
 
@@ -333,8 +334,8 @@ impl Loader {
     fn read(&self) -> HashMap<u64, Vec<u128>> {
         let mut found: Vec<(u128, u64)> = Vec::new();
         let mut foreign = 0u64;
-        for (key, _exp, value) in records::scan(&self.storage, PREFIX) {
-            if self.stop.load(Relaxed) {
+        for (key, _exp, value) in records::scan(&self.job.storage, PREFIX) {
+            if self.job.stop.load(Relaxed) {
                 break;
             }
             let Some(rec) = value.get(8..).and_then(decode::<L3Record>) else {
@@ -350,10 +351,10 @@ impl Loader {
         // Lock order everywhere: `loading`, then `keymap`.
         let loading = self.loading.lock();
         let removed = loading.as_ref().map(|l| &l.removed);
-        let mut keymap = self.keymap.write();
+        let mut keymap = self.job.keymap.write();
         let mut scopes: HashMap<u64, Vec<u128>> = HashMap::new();
         for (key, scope) in found {
-            if removed.is_some_and(|r| r.contains(&key)) {
+            if removed.is_some_and(|r| r.contains_key(&key)) {
                 continue;
             }
             keymap.entry(vkey(key)).or_insert((key, scope));
@@ -367,7 +368,7 @@ impl Loader {
     fn load(self) {
         let t0 = std::time::Instant::now();
         let scopes = self.read();
-        if self.stop.load(Relaxed) {
+        if self.job.stop.load(Relaxed) {
             // Shutting down: the scan was cut short. Nothing is installed,
             // and `rebuilding` stays set so that no partial graph is saved;
             // the next start reads again.
@@ -384,28 +385,22 @@ impl Loader {
     /// writes made meanwhile and ends the loading state; returns how many
     /// entries stored meanwhile were added.
     fn finish(&self, scopes: HashMap<u64, Vec<u128>>) -> u64 {
-        let scope_of: HashMap<u128, u64> = scopes
-            .iter()
-            .flat_map(|(s, keys)| keys.iter().map(move |k| (*k, *s)))
-            .collect();
         self.install(scopes);
-        // A key removed meanwhile may be in a saved graph loaded since:
-        // take it out unless it was stored again. Writers still queue while
-        // `loading` is held.
+        // A key removed after the reader put it in the key map may be in a
+        // saved graph loaded since: take it out unless it was stored again.
+        // Writers still queue while `loading` is held.
         let mut loading = self.loading.lock();
         if let Some(l) = loading.as_ref() {
-            let keymap = self.keymap.read();
-            for key in &l.removed {
-                if !keymap.contains_key(&vkey(*key)) {
-                    if let Some(scope) = scope_of.get(key) {
-                        let _ = self.index.remove(*scope, vkey(*key));
-                    }
+            let keymap = self.job.keymap.read();
+            for (key, scope) in &l.removed {
+                if let (Some(scope), false) = (scope, keymap.contains_key(&vkey(*key))) {
+                    let _ = self.job.index.remove(*scope, vkey(*key));
                 }
             }
         }
         let added = loading.take().map(|l| l.added).unwrap_or_default();
         drop(loading);
-        let done = self.rebuild_job().replay(added);
+        let done = self.job.replay(added);
         self.rebuilding.store(false, Relaxed);
         done
     }
@@ -421,6 +416,7 @@ impl Loader {
         for (scope, keys) in scopes {
             let graph = saved.get(&scope).and_then(|g| {
                 match self
+                    .job
                     .index
                     .load_graph(scope, &self.saver.dir().join(&g.stem))
                 {
@@ -443,7 +439,7 @@ impl Loader {
             let vkeys: Vec<u64> = keys.iter().map(|k| vkey(*k)).collect();
             let diff = persist::diff(&graph_keys, &vkeys);
             for vk in &diff.extra {
-                if let Err(e) = self.index.remove(scope, *vk) {
+                if let Err(e) = self.job.index.remove(scope, *vk) {
                     tracing::warn!("L3 index: {e}");
                 }
             }
@@ -461,9 +457,8 @@ impl Loader {
                 false => later.extend(work),
             }
         }
-        let job = self.rebuild_job();
-        let added = job.replay(now);
-        let (parts, vectors, graphs) = self.index.stats();
+        let added = self.job.replay(now);
+        let (parts, vectors, graphs) = self.job.index.stats();
         tracing::info!(
             "L3 index ready: {vectors} vectors in {parts} scopes ({graphs} HNSW graphs); \
              {loaded} saved graphs loaded, {removed} vectors removed since, {added} added from sled"
@@ -474,7 +469,7 @@ impl Loader {
         if self.rebuilding.load(Relaxed) {
             // Already on the background reader's thread (which clears the
             // flag when it is done).
-            let done = job.replay(later);
+            let done = self.job.replay(later);
             tracing::info!("L3 index: added {done} vectors from sled");
             return;
         }
@@ -484,6 +479,7 @@ impl Loader {
         );
         self.rebuilding.store(true, Relaxed);
         let flag = self.rebuilding.clone();
+        let job = self.job.clone();
         let spawned = std::thread::Builder::new()
             .name("helios-l3-rebuild".into())
             .spawn(move || {
@@ -493,16 +489,6 @@ impl Loader {
             });
         if let Err(e) = spawned {
             tracing::error!("cannot start the L3 rebuild: {e}");
-        }
-    }
-
-    fn rebuild_job(&self) -> Rebuild {
-        Rebuild {
-            storage: self.storage.clone(),
-            index: self.index.clone(),
-            keymap: self.keymap.clone(),
-            embedder: self.embedder.id().to_string(),
-            stop: self.stop.clone(),
         }
     }
 }
@@ -656,31 +642,35 @@ impl L3 {
         };
         let records = Records::open(storage.clone(), locks, PREFIX);
         // A large layer is read in the background: until it is, L1 and L2
-        // serve and L3 misses (`index_rebuilding` in /health).
+        // serve and L3 misses (`details.index_rebuilding`, and L3's /health
+        // detail, say so).
         let background = records.size().entries > settings.load_now_max;
         let loader = Loader {
-            storage: storage.clone(),
+            job: Rebuild {
+                storage: storage.clone(),
+                index: Arc::new(VectorIndex::new(embedder.dims())),
+                keymap: Arc::new(RwLock::new(HashMap::new())),
+                embedder: embedder.id().to_string(),
+                stop: Arc::new(AtomicBool::new(false)),
+            },
             embedder: embedder.clone(),
-            index: Arc::new(VectorIndex::new(embedder.dims())),
-            keymap: Arc::new(RwLock::new(HashMap::new())),
             saver: Arc::new(saver),
             foreign: Arc::new(AtomicU64::new(0)),
             rebuilding: Arc::new(AtomicBool::new(background)),
-            stop: Arc::new(AtomicBool::new(false)),
             loading: Arc::new(Mutex::new(background.then(Loading::default))),
         };
         let l3 = L3 {
             records,
             storage,
-            index: loader.index.clone(),
+            index: loader.job.index.clone(),
             embedder,
-            keymap: loader.keymap.clone(),
+            keymap: loader.job.keymap.clone(),
             settings,
             threshold,
             saver: loader.saver.clone(),
             foreign: loader.foreign.clone(),
             rebuilding: loader.rebuilding.clone(),
-            stop: loader.stop.clone(),
+            stop: loader.job.stop.clone(),
             loading: loader.loading.clone(),
             verifier,
             verifier_threshold,
@@ -1127,10 +1117,11 @@ impl L3 {
         }
         let removed = {
             let mut loading = self.loading.lock();
+            let removed = self.keymap.write().remove(&vkey(key));
             if let Some(l) = loading.as_mut() {
-                l.removed.insert(key);
+                l.removed.insert(key, removed.map(|(_, scope)| scope));
             }
-            self.keymap.write().remove(&vkey(key))
+            removed
         };
         if let Some((_, scope)) = removed {
             if let Err(e) = self.index.remove(scope, vkey(key)) {
