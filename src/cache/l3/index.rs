@@ -420,17 +420,16 @@ fn read_keys(path: &Path, floats: usize) -> Result<HashMap<u64, Box<[f32]>>, Str
             bytes.len()
         ));
     }
-    Ok(bytes
-        .chunks_exact(record)
-        .map(|r| {
-            let key = u64::from_le_bytes(r[..8].try_into().expect("8 bytes"));
-            let v: Box<[f32]> = r[8..]
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-                .collect();
-            (key, v)
-        })
-        .collect())
+    let mut keys = HashMap::with_capacity(bytes.len() / record);
+    keys.extend(bytes.chunks_exact(record).map(|r| {
+        let key = u64::from_le_bytes(r[..8].try_into().expect("8 bytes"));
+        let v: Box<[f32]> = r[8..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        (key, v)
+    }));
+    Ok(keys)
 }
 
 /// A graph of the flat partition's vectors, with room for `capacity`.

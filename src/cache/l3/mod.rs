@@ -313,6 +313,18 @@ struct Loading {
     /// scope of those the reader had already put in the key map (a saved
     /// graph loaded after may still hold them).
     removed: HashMap<u128, Option<u64>>,
+    /// Entries served from the saved graphs meanwhile.
+    serving: u64,
+}
+
+/// Graphs loaded from the saved index before sled was read, and the entry
+/// keys saved beside them that were put in the key map.
+#[derive(Default)]
+struct Preloaded {
+    /// Scope → (manifest entry, index keys of the loaded graph).
+    graphs: HashMap<u64, (persist::SavedGraph, HashSet<u64>)>,
+    /// (entry key, scope) put in the key map from the saved files.
+    keys: Vec<(u128, u64)>,
 }
 
 /// Reads the layer's entries from sled and loads or rebuilds the index:
@@ -363,34 +375,122 @@ impl Loader {
         scopes
     }
 
-    /// The background path: reads, installs the index, then applies what
-    /// writers did meanwhile.
+    /// Puts the entry keys saved beside each graph in the key map, then
+    /// loads the graph, so that L3 serves while sled is read: a request
+    /// stored verbatim at once, a semantic match once its graph is in (a
+    /// hit is read back from sled, so an entry removed since the save is
+    /// never served). Keys removed meanwhile are left out, keys stored
+    /// meanwhile kept as they are.
+    fn preload(&self) -> Preloaded {
+        let mut pre = Preloaded::default();
+        let dir = self.saver.dir();
+        let saved = persist::read_manifest(dir, self.embedder.id());
+        let mut with_keys = Vec::new();
+        for (scope, g) in saved {
+            let Some(entries) = persist::read_entries(dir, &g.stem) else {
+                continue;
+            };
+            // Lock order everywhere: `loading`, then `keymap`.
+            let mut loading = self.loading.lock();
+            let removed = loading.as_ref().map(|l| &l.removed);
+            let mut keymap = self.job.keymap.write();
+            for key in entries {
+                if removed.is_some_and(|r| r.contains_key(&key)) {
+                    continue;
+                }
+                keymap.entry(vkey(key)).or_insert((key, scope));
+                pre.keys.push((key, scope));
+            }
+            drop(keymap);
+            if let Some(l) = loading.as_mut() {
+                l.serving = pre.keys.len() as u64;
+            }
+            with_keys.push((scope, g));
+        }
+        for (scope, g) in with_keys {
+            if self.job.stop.load(Relaxed) {
+                break;
+            }
+            match self.job.index.load_graph(scope, &dir.join(&g.stem)) {
+                Ok(graph_keys) => {
+                    pre.graphs.insert(scope, (g, graph_keys));
+                }
+                Err(e) => tracing::warn!("L3 index: {e}; rebuilding that scope from sled"),
+            }
+        }
+        if !pre.graphs.is_empty() {
+            tracing::info!(
+                "L3: serving {} entries of {} saved graphs while the rest is read from disk",
+                pre.keys.len(),
+                pre.graphs.len()
+            );
+        }
+        pre
+    }
+
+    /// The background path: loads the saved graphs (L3 serves from them),
+    /// reads sled, brings the index up to date, then applies what writers
+    /// did meanwhile.
     fn load(self) {
         let t0 = std::time::Instant::now();
-        let scopes = self.read();
+        // Both at once: the saved graphs serve as soon as they are loaded,
+        // while sled is read.
+        let (pre, scopes) = std::thread::scope(|s| {
+            let reader = std::thread::Builder::new()
+                .name("helios-l3-scan".into())
+                .spawn_scoped(s, || self.read());
+            let pre = self.preload();
+            let scopes = match reader {
+                Ok(r) => r.join().unwrap_or_else(|_| self.read()),
+                Err(_) => self.read(),
+            };
+            (pre, scopes)
+        });
         if self.job.stop.load(Relaxed) {
-            // Shutting down: the scan was cut short. Nothing is installed,
-            // and `rebuilding` stays set so that no partial graph is saved;
-            // the next start reads again.
+            // Shutting down: the scan was cut short. Nothing more is
+            // installed, and `rebuilding` stays set so that no partial graph
+            // is saved; the next start reads again.
             return;
         }
-        let done = self.finish(scopes);
+        let done = self.finish(scopes, pre);
         tracing::info!(
             "L3: all entries read in {:.1} s ({done} stored meanwhile added)",
             t0.elapsed().as_secs_f64()
         );
     }
 
-    /// Installs the index from what [`Loader::read`] found, applies the
-    /// writes made meanwhile and ends the loading state; returns how many
-    /// entries stored meanwhile were added.
-    fn finish(&self, scopes: HashMap<u64, Vec<u128>>) -> u64 {
-        self.install(scopes);
-        // A key removed after the reader put it in the key map may be in a
-        // saved graph loaded since: take it out unless it was stored again.
+    /// Installs the index from what [`Loader::read`] found, drops the
+    /// preloaded keys sled no longer holds, applies the writes made
+    /// meanwhile and ends the loading state; returns how many entries
+    /// stored meanwhile were added.
+    fn finish(&self, scopes: HashMap<u64, Vec<u128>>, pre: Preloaded) -> u64 {
+        let stale: Vec<(u128, u64)> = match pre.keys.is_empty() {
+            true => Vec::new(),
+            false => {
+                let sled: HashSet<u128> = scopes.values().flatten().copied().collect();
+                pre.keys
+                    .into_iter()
+                    .filter(|(k, _)| !sled.contains(k))
+                    .collect()
+            }
+        };
+        self.install(scopes, pre.graphs);
         // Writers still queue while `loading` is held.
         let mut loading = self.loading.lock();
         if let Some(l) = loading.as_ref() {
+            // Saved entry keys sled no longer holds (removed after the save,
+            // before the last stop), unless stored again meanwhile. `install`
+            // took them out of the graph.
+            let added: HashSet<u128> = l.added.iter().map(|a| a.0).collect();
+            let mut keymap = self.job.keymap.write();
+            for (key, _) in stale {
+                if !added.contains(&key) && keymap.get(&vkey(key)).is_some_and(|e| e.0 == key) {
+                    keymap.remove(&vkey(key));
+                }
+            }
+            drop(keymap);
+            // A key removed after the reader put it in the key map may be in
+            // a saved graph loaded since: take it out unless stored again.
             let keymap = self.job.keymap.read();
             for (key, scope) in &l.removed {
                 if let (Some(scope), false) = (scope, keymap.contains_key(&vkey(*key))) {
@@ -409,24 +509,39 @@ impl Loader {
     /// scopes without one. Small work is done now, large work in the
     /// background, so the server starts serving (L1, L2 and the ready part
     /// of L3) without waiting for graphs.
-    fn install(&self, scopes: HashMap<u64, Vec<u128>>) {
+    ///
+    /// `preloaded` are the graphs [`Loader::preload`] put in the index
+    /// already (by scope: manifest entry, keys): they are brought up to
+    /// date, not loaded again.
+    fn install(
+        &self,
+        mut scopes: HashMap<u64, Vec<u128>>,
+        mut preloaded: HashMap<u64, (persist::SavedGraph, HashSet<u64>)>,
+    ) {
         let saved = persist::read_manifest(self.saver.dir(), self.embedder.id());
         let (mut now, mut later) = (Vec::new(), Vec::new());
         let (mut loaded, mut removed) = (0usize, 0usize);
+        // A preloaded scope sled no longer holds anything of is emptied.
+        for scope in preloaded.keys() {
+            scopes.entry(*scope).or_default();
+        }
         for (scope, keys) in scopes {
-            let graph = saved.get(&scope).and_then(|g| {
-                match self
-                    .job
-                    .index
-                    .load_graph(scope, &self.saver.dir().join(&g.stem))
-                {
-                    Ok(graph_keys) => Some((g, graph_keys)),
-                    Err(e) => {
-                        tracing::warn!("L3 index: {e}; rebuilding that scope from sled");
-                        None
+            let graph = match preloaded.remove(&scope) {
+                Some((g, graph_keys)) => Some((g, graph_keys)),
+                None => saved.get(&scope).cloned().and_then(|g| {
+                    match self
+                        .job
+                        .index
+                        .load_graph(scope, &self.saver.dir().join(&g.stem))
+                    {
+                        Ok(graph_keys) => Some((g, graph_keys)),
+                        Err(e) => {
+                            tracing::warn!("L3 index: {e}; rebuilding that scope from sled");
+                            None
+                        }
                     }
-                }
-            });
+                }),
+            };
             let Some((g, graph_keys)) = graph else {
                 let work = keys.into_iter().map(|k| (k, scope));
                 match work.len() <= index::FLAT_MAX {
@@ -445,7 +560,7 @@ impl Loader {
             }
             removed += diff.extra.len();
             if diff.extra.is_empty() && diff.missing.is_empty() {
-                self.saver.loaded(g.clone(), 0);
+                self.saver.loaded(g, 0);
             }
             let missing: HashSet<u64> = diff.missing.into_iter().collect();
             let work = keys
@@ -582,7 +697,9 @@ pub enum FeedbackAction {
 }
 
 impl L3 {
-    /// Opens the layer: reads every entry from sled and loads or rebuilds the index.
+    /// Opens the layer: reads every entry from sled and loads or rebuilds the
+    /// index (a large layer in the background, serving from its saved graphs
+    /// meanwhile: [`Loader::load`]).
     pub fn open(
         storage: Arc<Storage>,
         locks: Arc<KeyLocks>,
@@ -696,7 +813,7 @@ impl L3 {
         }
         if !background {
             let scopes = loader.read();
-            loader.install(scopes);
+            loader.install(scopes, HashMap::new());
             return (l3, None);
         }
         (l3, Some(loader))
@@ -1152,7 +1269,7 @@ impl L3 {
         if self.rebuilding.load(Relaxed) {
             return Ok(());
         }
-        let written = self.saver.save(&self.index)?;
+        let written = self.saver.save(&self.index, &|| self.entries_by_scope())?;
         if written > 0 {
             tracing::debug!("L3 index: saved {written} changed graph(s)");
         }
@@ -1169,11 +1286,23 @@ impl L3 {
             );
         }
         if dir == self.saver.dir() {
-            return self.saver.save(&self.index).map(|_| ());
+            return self
+                .saver
+                .save(&self.index, &|| self.entries_by_scope())
+                .map(|_| ());
         }
         persist::Saver::new(dir.to_path_buf(), self.embedder.id())
-            .save(&self.index)
+            .save(&self.index, &|| self.entries_by_scope())
             .map(|_| ())
+    }
+
+    /// The entry keys of the key map by scope (saved beside the graphs).
+    fn entries_by_scope(&self) -> HashMap<u64, Vec<u128>> {
+        let mut out: HashMap<u64, Vec<u128>> = HashMap::new();
+        for (key, scope) in self.keymap.read().values() {
+            out.entry(*scope).or_default().push(*key);
+        }
+        out
     }
 }
 
@@ -1197,18 +1326,23 @@ impl Layer for L3 {
     }
 
     fn health(&self) -> LayerHealth {
-        // Still reading its entries (a large layer after a start): L3 misses
-        // meanwhile, which is not a fault; L1 and L2 serve.
-        let reading = self.loading.lock().is_some();
+        // Still reading its entries (a large layer after a start): L3
+        // serves what the saved graphs hold and misses the rest meanwhile,
+        // which is not a fault; L1 and L2 serve.
+        let serving = self.loading.lock().as_ref().map(|l| l.serving);
+        let id = self.embedder.id();
         LayerHealth {
             status: "healthy",
             available: true,
-            detail: match reading {
-                true => format!(
-                    "semantic match with {}; reading its entries from disk, misses until done",
-                    self.embedder.id()
+            detail: match serving {
+                Some(0) => format!(
+                    "semantic match with {id}; reading its entries from disk, misses until done"
                 ),
-                false => format!("semantic match with {}", self.embedder.id()),
+                Some(n) => format!(
+                    "semantic match with {id}; serving {n} entries from the saved index \
+                     while reading the rest from disk"
+                ),
+                None => format!("semantic match with {id}"),
             },
         }
     }
@@ -1345,7 +1479,7 @@ mod loading_tests {
             !indexed(&l3, &scope, new_key, &new_vector),
             "queued until the graphs are in"
         );
-        assert_eq!(loader.finish(scopes), 1);
+        assert_eq!(loader.finish(scopes, Preloaded::default()), 1);
         assert!(!l3.rebuilding.load(Relaxed));
         assert!(!l3.health().detail.contains("reading"));
         let keymap = l3.keymap.read();
@@ -1365,6 +1499,74 @@ mod loading_tests {
         // Writes after the load go straight to the index.
         let (later, v) = store(&l3, &scope, "is there a student discount");
         assert!(indexed(&l3, &scope, later, &v));
+    }
+
+    #[test]
+    fn a_saved_graph_serves_before_sled_is_read_and_is_then_brought_up_to_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let scope = Scope::new("ns", "qa", None);
+        let n = index::FLAT_MAX + 40; // one HNSW graph: saved with its entry keys
+        let text = |i: usize| {
+            format!(
+                "question {i}: how do I move plan {} to region {}",
+                i * 7,
+                i % 13
+            )
+        };
+        let (stale, unsaved, kept) = {
+            let (l3, loader) = parts(dir.path(), u64::MAX);
+            assert!(loader.is_none());
+            let stored: Vec<(u128, Vec<f32>)> =
+                (0..n).map(|i| store(&l3, &scope, &text(i))).collect();
+            l3.save_index().unwrap();
+            // After the last save, before the stop (as after a crash): one
+            // entry removed, one stored. The saved files know neither.
+            remove(&l3, stored[0].0);
+            let unsaved = store(&l3, &scope, "is there a student discount");
+            (stored[0].0, unsaved, stored[1..].to_vec())
+        };
+        let (l3, loader) = parts(dir.path(), 0);
+        let loader = loader.expect("read in the background");
+        let pre = loader.preload();
+        assert_eq!(pre.graphs.len(), 1);
+        assert!(l3.rebuilding.load(Relaxed));
+        assert!(
+            l3.health()
+                .detail
+                .contains(&format!("serving {n} entries from the saved index")),
+            "{}",
+            l3.health().detail
+        );
+        // Served before sled is read: a saved entry is found and read back.
+        let (key, vector) = &kept[5];
+        assert!(indexed(&l3, &scope, *key, vector));
+        let now = now_ms();
+        assert!(l3.candidate(&scope, vkey(*key), now).unwrap().is_some());
+        // The entry removed after the save is in the saved graph, but sled
+        // no longer has it: never a candidate.
+        assert!(l3.candidate(&scope, vkey(stale), now).unwrap().is_none());
+        // Meanwhile: a preloaded entry removed, another stored.
+        remove(&l3, kept[0].0);
+        assert!(!indexed(&l3, &scope, kept[0].0, &kept[0].1));
+        let (new_key, new_vector) = store(&l3, &scope, "can I pay by bank transfer");
+        let scopes = loader.read();
+        assert_eq!(loader.finish(scopes, pre), 1);
+        assert!(!l3.rebuilding.load(Relaxed));
+        let keymap = l3.keymap.read();
+        assert!(!keymap.contains_key(&vkey(stale)), "dropped: sled lacks it");
+        assert!(!keymap.contains_key(&vkey(kept[0].0)), "removed meanwhile");
+        assert!(keymap.contains_key(&vkey(unsaved.0)), "replayed from sled");
+        assert!(keymap.contains_key(&vkey(new_key)), "stored meanwhile");
+        assert_eq!(keymap.len(), n, "the key map holds exactly what sled holds");
+        drop(keymap);
+        assert!(indexed(&l3, &scope, unsaved.0, &unsaved.1));
+        assert!(indexed(&l3, &scope, new_key, &new_vector));
+        assert_eq!(
+            l3.index.stats().1,
+            n,
+            "the index holds exactly what sled holds"
+        );
+        assert_eq!(l3.records.size().entries, n as u64);
     }
 }
 

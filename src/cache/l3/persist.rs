@@ -1,16 +1,19 @@
 //! The saved L3 index: HNSW graphs written beside the database, and the
 //! manifest naming them.
 //!
-//! Each saved graph is a pair of files, `<scope>-<generation>.usearch` (the
-//! graph) and `.keys` (exactly the keys it holds), written and synced before
-//! `manifest.json` is atomically replaced to name them; files the manifest no
-//! longer names are deleted afterwards. A crash at any point therefore leaves
-//! a manifest naming complete pairs, possibly older than sled. At start each
-//! saved graph is loaded and brought up to date from sled: keys sled no
-//! longer holds are removed, keys sled holds but the graph lacks are replayed
-//! (an entry key fixes scope and text, so the same key always carries the
-//! same vector). A crash costs the vectors stored since the last save, not a
-//! full rebuild.
+//! Each saved graph is a set of files, `<scope>-<generation>.usearch` (the
+//! graph), `.keys` (exactly the index keys it holds) and `.entries` (the
+//! 128-bit entry keys of the scope when it was saved, which name the sled
+//! records), written and synced before `manifest.json` is atomically replaced
+//! to name them; files the manifest no longer names are deleted afterwards.
+//! A crash at any point therefore leaves a manifest naming complete sets,
+//! possibly older than sled. At start each saved graph is loaded with its
+//! entry keys and serves at once (a hit is always read back from sled, so an
+//! entry removed since the save is never served); then sled is read and the
+//! graph brought up to date: keys sled no longer holds are removed, keys sled
+//! holds but the graph lacks are replayed (an entry key fixes scope and text,
+//! so the same key always carries the same vector). A crash costs the vectors
+//! stored since the last save, not a full rebuild.
 //!
 //! Saves run periodically (only graphs changed since the last save are
 //! rewritten) and at shutdown; a save blocks only writers of the partition
@@ -120,18 +123,35 @@ impl Saver {
     }
 
     /// Saves every graph of `index` that changed since this saver last
-    /// wrote it, then the manifest, then deletes unnamed files. Returns how
-    /// many graphs were written.
-    pub fn save(&self, index: &VectorIndex) -> Result<usize, String> {
+    /// wrote it, with the entry keys `entries` gives for its scope (asked
+    /// at most once per save), then the manifest, then deletes unnamed
+    /// files. Returns how many graphs were written.
+    pub fn save(
+        &self,
+        index: &VectorIndex,
+        entries: &dyn Fn() -> HashMap<u64, Vec<u128>>,
+    ) -> Result<usize, String> {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("creating {}: {e}", self.dir.display()))?;
         let mut last = self.last.lock();
         let mut graphs = Vec::new();
         let mut written = 0;
         let mut now: HashMap<u64, (u64, SavedGraph)> = HashMap::new();
+        let mut by_scope: Option<HashMap<u64, Vec<u128>>> = None;
+        let mut entries_of = |scope: u64| -> Vec<u128> {
+            by_scope
+                .get_or_insert_with(entries)
+                .remove(&scope)
+                .unwrap_or_default()
+        };
         for (scope, version) in index.graph_versions() {
             if let Some((v, g)) = last.get(&scope) {
-                if *v == version && self.dir.join(format!("{}.keys", g.stem)).exists() {
+                let file = |ext: &str| self.dir.join(format!("{}.{ext}", g.stem));
+                if *v == version && file("keys").exists() {
+                    if !file("entries").exists() {
+                        // Saved by a version that wrote no entry keys.
+                        write_entries(&file("entries"), &entries_of(scope))?;
+                    }
                     graphs.push(g.clone());
                     now.insert(scope, (*v, g.clone()));
                     continue;
@@ -139,6 +159,10 @@ impl Saver {
             }
             let stem = format!("{scope:016x}-{}", self.next_generation());
             if let Some((count, saved_version)) = index.save_graph(scope, &self.dir.join(&stem))? {
+                write_entries(
+                    &self.dir.join(format!("{stem}.entries")),
+                    &entries_of(scope),
+                )?;
                 let g = SavedGraph { scope, stem, count };
                 graphs.push(g.clone());
                 now.insert(scope, (saved_version, g));
@@ -163,7 +187,8 @@ impl Saver {
                 let name = f.file_name().to_string_lossy().into_owned();
                 let stem = name
                     .strip_suffix(".usearch")
-                    .or_else(|| name.strip_suffix(".keys"));
+                    .or_else(|| name.strip_suffix(".keys"))
+                    .or_else(|| name.strip_suffix(".entries"));
                 if stem.is_some_and(|s| !keep.contains(s)) {
                     let _ = std::fs::remove_file(f.path());
                 }
@@ -171,6 +196,35 @@ impl Saver {
         }
         Ok(written)
     }
+}
+
+/// Writes the entry keys of a saved graph (little-endian, 16 bytes each)
+/// and syncs them; the manifest naming them is written after.
+fn write_entries(path: &Path, keys: &[u128]) -> Result<(), String> {
+    let mut bytes = Vec::with_capacity(keys.len() * 16);
+    for k in keys {
+        bytes.extend_from_slice(&k.to_le_bytes());
+    }
+    let fail = |e: std::io::Error| format!("writing {}: {e}", path.display());
+    let mut f = std::fs::File::create(path).map_err(fail)?;
+    std::io::Write::write_all(&mut f, &bytes).map_err(fail)?;
+    f.sync_all().map_err(fail)
+}
+
+/// The entry keys saved beside graph `stem` of `dir`, if its file is there
+/// and whole (a graph saved by an older version has none: its scope then
+/// serves once sled has been read).
+pub fn read_entries(dir: &Path, stem: &str) -> Option<Vec<u128>> {
+    let bytes = std::fs::read(dir.join(format!("{stem}.entries"))).ok()?;
+    if bytes.len() % 16 != 0 {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(16)
+            .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
+            .collect(),
+    )
 }
 
 /// Writes `path` atomically (temp file, sync, rename, sync the directory).
@@ -210,16 +264,44 @@ mod tests {
         }
         idx.add(3, 5, &unit(8, 5)).unwrap(); // flat: not saved
         let saver = Saver::new(dir.path().to_path_buf(), "e/8");
-        assert_eq!(saver.save(&idx).unwrap(), 2);
-        assert_eq!(saver.save(&idx).unwrap(), 0, "nothing changed");
+        // Entry keys: scope 2's are asked for, scope 1's are not named.
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let entries = || {
+            asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            HashMap::from([(2u64, vec![u128::MAX - 1, 7u128 << 64 | 3])])
+        };
+        assert_eq!(saver.save(&idx, &entries).unwrap(), 2);
+        assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(saver.save(&idx, &entries).unwrap(), 0, "nothing changed");
+        assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 1);
         idx.remove(2, 3).unwrap();
-        assert_eq!(saver.save(&idx).unwrap(), 1, "only the changed graph");
+        assert_eq!(
+            saver.save(&idx, &entries).unwrap(),
+            1,
+            "only the changed graph"
+        );
         let files = std::fs::read_dir(dir.path()).unwrap().count();
-        assert_eq!(files, 5, "two pairs and the manifest, old files deleted");
+        assert_eq!(
+            files, 7,
+            "two sets of three and the manifest, old files deleted"
+        );
 
         let saved = read_manifest(dir.path(), "e/8");
         assert_eq!(saved.len(), 2);
         assert!(read_manifest(dir.path(), "other/8").is_empty());
+        assert_eq!(
+            read_entries(dir.path(), &saved[&2].stem).unwrap(),
+            vec![u128::MAX - 1, 7u128 << 64 | 3]
+        );
+        assert_eq!(read_entries(dir.path(), &saved[&1].stem).unwrap(), vec![]);
+        // A torn file is not read.
+        let torn = dir.path().join(format!("{}.entries", saved[&2].stem));
+        std::fs::write(&torn, [0u8; 17]).unwrap();
+        assert!(read_entries(dir.path(), &saved[&2].stem).is_none());
+        // A graph saved without entry keys gets them at the next save.
+        std::fs::remove_file(&torn).unwrap();
+        assert_eq!(saver.save(&idx, &entries).unwrap(), 0);
+        assert!(read_entries(dir.path(), &saved[&2].stem).is_some());
         let loaded = VectorIndex::new(8);
         let keys = loaded
             .load_graph(2, &dir.path().join(&saved[&2].stem))
