@@ -521,16 +521,30 @@ fn saved_index(s: &Server) -> Option<(usize, u64)> {
 /// nothing removed is served, and the index holds exactly sled's vectors.
 #[test]
 fn a_crash_after_a_periodic_index_save_replays_only_the_changes() {
-    let mut s = Server::builder()
-        .args([
-            "--durability",
-            "interval",
-            "--flush-interval-ms",
-            "50",
-            "--index-save-interval-seconds",
-            "2",
-        ])
-        .start();
+    crash_after_a_periodic_save(false);
+}
+
+/// The same with L3 read in the background (a large layer): the saved graph
+/// and its entry keys serve from the start, before sled is read, and never
+/// serve an entry removed after the save.
+#[test]
+fn a_crash_after_a_periodic_index_save_serves_from_the_saved_graph_while_sled_is_read() {
+    crash_after_a_periodic_save(true);
+}
+
+fn crash_after_a_periodic_save(background: bool) {
+    let mut args = vec![
+        "--durability",
+        "interval",
+        "--flush-interval-ms",
+        "50",
+        "--index-save-interval-seconds",
+        "2",
+    ];
+    if background {
+        args.extend(["--l3-load-now-max", "0"]);
+    }
+    let mut s = Server::builder().args(args).start();
     // More than a flat partition holds (2048), so the scope is an HNSW graph.
     let n = 2_200;
     let texts: Vec<String> = {
@@ -569,6 +583,35 @@ fn a_crash_after_a_periodic_index_save_replays_only_the_changes() {
     thread::sleep(Duration::from_millis(400));
     s.kill9();
     s.restart();
+    let lookup = |client: &common::Client, text: &str| {
+        let body = json!({
+            "input_text": text,
+            "namespace": NS_L3,
+            "use_l1": false,
+            "use_l2": false,
+            "similarity_threshold": 1.0,
+        });
+        client.lookup(&body).ok().clone()
+    };
+    if background {
+        // At once, whether or not sled has been read yet: entries removed
+        // after the save are in the saved graph and its entry keys, but
+        // never served.
+        let client = s.client();
+        for &i in &removed {
+            let r = lookup(&client, &texts[i]);
+            assert_eq!(r["hit"], json!(false), "removed entry {i} served: {r}");
+        }
+        common::eventually(Duration::from_secs(60), "L3 to be read", || {
+            let st = s.layer_stats("L3").ok().clone();
+            (st["details"]["index_rebuilding"] == json!(false)).then_some(())
+        });
+        let log = s.log();
+        assert!(
+            log.contains(&format!("L3: serving {n} entries of 1 saved graphs")),
+            "the saved graph did not serve before sled was read:\n{log}"
+        );
+    }
     let log = s.log();
     assert!(
         log.contains("1 saved graphs loaded"),
@@ -581,14 +624,7 @@ fn a_crash_after_a_periodic_index_save_replays_only_the_changes() {
     assert_eq!(u(&st["details"]["indexed_vectors"]), live as u64, "{st}");
     let client = s.client();
     for (i, text) in texts.iter().enumerate() {
-        let body = json!({
-            "input_text": text,
-            "namespace": NS_L3,
-            "use_l1": false,
-            "use_l2": false,
-            "similarity_threshold": 1.0,
-        });
-        let r = client.lookup(&body).ok().clone();
+        let r = lookup(&client, text);
         if removed.contains(&i) {
             assert_eq!(r["hit"], json!(false), "removed entry {i} served: {r}");
         } else {
