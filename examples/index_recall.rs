@@ -15,9 +15,10 @@
 //!   replays from sled), searched with k = 4 as L3 asks; `index-i8:16`,
 //!   `index-f32` etc.: the same with another scalar kind / re-score count
 //!   (`--conn`, `--ef-add`, `--ef-index` override its graph parameters);
-//! - `f32`, `f16`, `bf16`, `i8`, optionally `:N`: a raw usearch graph with
-//!   that scalar kind; with `:N` the graph's top N are re-scored exactly
-//!   with the f32 vectors and the best 4 returned.
+//! - `f32`, `f16`, `bf16`, `i8`, `b1`, optionally `:N`: a raw usearch graph
+//!   with that scalar kind (`b1`: the signs of the vector, Hamming distance);
+//!   with `:N` the graph's top N are re-scored exactly with the f32 vectors
+//!   and the best 4 returned.
 //!
 //! `--ef 128,256` lists the expansion_search values tried on raw graphs;
 //! `--conn` and `--ef-add` set their graph parameters. `--cache FILE` keeps
@@ -233,6 +234,7 @@ fn parse_kind(spec: &str) -> (ScalarKind, usize) {
         "f16" => ScalarKind::F16,
         "bf16" => ScalarKind::BF16,
         "i8" => ScalarKind::I8,
+        "b1" => ScalarKind::B1,
         other => panic!("unknown scalar kind {other}"),
     };
     (kind, rescore)
@@ -346,7 +348,10 @@ fn main() {
         let (quantization, rescore) = parse_kind(variant);
         let index = Index::new(&IndexOptions {
             dimensions: embedder.dims(),
-            metric: MetricKind::Cos,
+            metric: match quantization {
+                ScalarKind::B1 => MetricKind::Hamming,
+                _ => MetricKind::Cos,
+            },
             quantization,
             connectivity: conn,
             expansion_add: ef_add,
@@ -358,8 +363,21 @@ fn main() {
             .reserve_capacity_and_threads(vectors.len(), threads)
             .unwrap();
         let t = Instant::now();
-        insert_all(&vectors, threads, |k| {
-            index.add(k as u64, &vectors[k]).unwrap()
+        let bits = |v: &[f32]| -> Vec<usearch::b1x8> {
+            v.chunks(8)
+                .map(|c| {
+                    usearch::b1x8(
+                        c.iter()
+                            .enumerate()
+                            .fold(0u8, |acc, (i, x)| acc | (((*x > 0.0) as u8) << (7 - i))),
+                    )
+                })
+                .collect()
+        };
+        let binary = quantization == ScalarKind::B1;
+        insert_all(&vectors, threads, |k| match binary {
+            true => index.add(k as u64, &bits(&vectors[k])).unwrap(),
+            false => index.add(k as u64, &vectors[k]).unwrap(),
         });
         let build_s = t.elapsed().as_secs_f64();
         let rss1 = corpus::rss_mib();
@@ -374,7 +392,10 @@ fn main() {
         for &ef in &efs {
             index.change_expansion_search(ef);
             let o = measure(&queries, &exact, |q| {
-                let m = index.search(q, rescore.max(4)).unwrap();
+                let m = match binary {
+                    true => index.search(&bits(q), rescore.max(4)).unwrap(),
+                    false => index.search(q, rescore.max(4)).unwrap(),
+                };
                 let mut hits: Vec<(u64, f32)> = if rescore > 0 {
                     m.keys
                         .iter()
