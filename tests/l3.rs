@@ -1171,6 +1171,27 @@ fn lookups_say_why_a_candidate_was_served_or_refused() {
     assert_eq!(vetoed["l3_result"]["guard_veto"], "numbers differ");
 }
 
+/// An exact repeat is judged before the index is searched (no graph walk);
+/// when that entry cannot answer (expired here), its neighbours still can.
+#[test]
+fn an_expired_exact_entry_gives_way_to_its_neighbour() {
+    let s = Server::start();
+    store(&s, PARAPHRASE_A, json!({"ttl_seconds": 1, "store_in_l2": false}));
+    let neighbour = store(&s, PARAPHRASE_B, json!({"store_in_l2": false}));
+    let exact = lookup(&s, PARAPHRASE_A, json!({"use_l2": false}));
+    assert_eq!(exact["l3_result"]["decision"], "exact", "{exact}");
+    assert_eq!(f(&exact["l3_result"]["similarity"]), 1.0);
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let after = lookup(&s, PARAPHRASE_A, json!({"use_l2": false}));
+    assert_eq!(after["layer"], "L3_SEMANTIC_RAG", "{after}");
+    assert_eq!(after["entry_id"], neighbour["entry_id"], "{after}");
+    assert_ne!(after["l3_result"]["decision"], "exact", "{after}");
+    assert_eq!(
+        after["cached_response"],
+        json!({"answer": format!("answer to {PARAPHRASE_B}")})
+    );
+}
+
 #[test]
 fn a_hit_reported_wrong_stops_answering_that_request_and_survives_restart() {
     let mut s = Server::start();

@@ -949,22 +949,29 @@ impl L3 {
         // The final request: what the verifier reads.
         let q_final = q_turns.last().copied().unwrap_or("");
         let input = standalone.as_str();
-        let mut candidates = self
-            .index
-            .search(scope.id(), query, TOP_K)
-            .map_err(CacheError::Unavailable)?;
         // The exact text stored in this scope is its own best neighbour,
-        // whatever the approximate graph search returned.
+        // whatever the approximate graph search would return: it is judged
+        // first, and the index is searched only if it is not served (an
+        // exact repeat then costs no graph walk, milliseconds at 1M).
         let exact = scope.entry_key(exact);
-        if self
+        let exact_known = self
             .keymap
             .read()
             .get(&vkey(exact))
-            .is_some_and(|(k, _)| *k == exact)
-        {
-            candidates.retain(|c| c.0 != vkey(exact));
-            candidates.insert(0, (vkey(exact), 1.0));
-        }
+            .is_some_and(|(k, _)| *k == exact);
+        let search = || -> Result<Vec<(u64, f32)>, CacheError> {
+            let mut found = self
+                .index
+                .search(scope.id(), query, TOP_K)
+                .map_err(CacheError::Unavailable)?;
+            found.retain(|c| c.0 != vkey(exact));
+            Ok(found)
+        };
+        let mut candidates = match exact_known {
+            true => vec![(vkey(exact), 1.0)],
+            false => search()?,
+        };
+        let mut searched = !exact_known;
         let mut d = Decision {
             best: candidates.first().map(|c| (c.1 as f64).min(1.0)),
             gate,
@@ -984,118 +991,130 @@ impl L3 {
         let q_request = surface::Request::new(q_final);
         // The query's final turn embedded, when a chat candidate needs it.
         let mut query_final: Option<Vec<f32>> = None;
-        for (vk, sim) in candidates {
-            let sim = (sim as f64).min(1.0);
-            let below_gate = sim < gate;
-            if below_gate && (sim < floor || q_turns.len() > 1) {
-                break;
-            }
-            let Some((key, expires_ms, rec)) = self.candidate(scope, vk, now)? else {
-                continue;
-            };
-            let same_text = rec.base.input == compare;
-            let c_turns = context::turns(&rec.base.input);
-            let c_final = c_turns.last().copied().unwrap_or("");
-            // Under the gate only the same request retyped or reframed (one
-            // turn each) is judged: the embedder scores a greeting or a
-            // request frame around it low, the rule proves it.
-            let c_request = (!same_text).then(|| surface::Request::new(c_final));
-            let retyped = c_request.as_ref().is_some_and(|c| q_request.same_as(c));
-            let single = q_turns.len() == 1 && c_turns.len() == 1;
-            // Refused by the verifier but served as a rewording.
-            let mut reworded = false;
-            if below_gate && !(single && retyped) {
-                continue;
-            }
-            d.judged += 1;
-            d.candidate = Some(key);
-            let fb = self
-                .feedback
-                .read()
-                .get(&key)
-                .and_then(|f| f.veto(input, sim));
-            if let Some(why) = fb {
-                self.counters.feedback_vetoes.fetch_add(1, Relaxed);
-                d.feedback_veto = Some(why);
-                d.outcome = "feedback";
-                if self.verifier.is_none() {
+        loop {
+            for (vk, sim) in candidates {
+                let sim = (sim as f64).min(1.0);
+                let below_gate = sim < gate;
+                if below_gate && (sim < floor || q_turns.len() > 1) {
                     break;
                 }
-                continue;
-            }
-            if !same_text {
-                // A single request proven the same words (`surface`) may
-                // have a clause moved, so its numbers are compared as a set
-                // ("In 2 hours, how far at 60 mph" / "How far at 60 mph in
-                // 2 hours"); the guard still runs (a sign or a name the
-                // words leave out).
-                let mut why = match single && retyped {
-                    true => self.settings.guard.veto_moved(q_final, c_final),
-                    false => context::veto(
-                        &self.settings.guard,
-                        &self.settings.chat,
-                        &q_turns,
-                        &c_turns,
-                    ),
+                let Some((key, expires_ms, rec)) = self.candidate(scope, vk, now)? else {
+                    continue;
                 };
-                if why.is_none() && !retyped && (q_turns.len() > 1 || c_turns.len() > 1) {
-                    why = self.final_veto(&mut query_final, q_final, c_final, query, &rec.vector);
+                let same_text = rec.base.input == compare;
+                let c_turns = context::turns(&rec.base.input);
+                let c_final = c_turns.last().copied().unwrap_or("");
+                // Under the gate only the same request retyped or reframed (one
+                // turn each) is judged: the embedder scores a greeting or a
+                // request frame around it low, the rule proves it.
+                let c_request = (!same_text).then(|| surface::Request::new(c_final));
+                let retyped = c_request.as_ref().is_some_and(|c| q_request.same_as(c));
+                let single = q_turns.len() == 1 && c_turns.len() == 1;
+                // Refused by the verifier but served as a rewording.
+                let mut reworded = false;
+                if below_gate && !(single && retyped) {
+                    continue;
                 }
-                if let Some(why) = why {
-                    self.guard_vetoes.fetch_add(1, Relaxed);
-                    d.guard_veto = Some(why);
-                    d.outcome = "guard";
+                d.judged += 1;
+                d.candidate = Some(key);
+                let fb = self
+                    .feedback
+                    .read()
+                    .get(&key)
+                    .and_then(|f| f.veto(input, sim));
+                if let Some(why) = fb {
+                    self.counters.feedback_vetoes.fetch_add(1, Relaxed);
+                    d.feedback_veto = Some(why);
+                    d.outcome = "feedback";
                     if self.verifier.is_none() {
                         break;
                     }
                     continue;
                 }
-                // The verifier reads the two final requests: what it was
-                // trained on (single requests); the context guard and the
-                // standalone cosine have judged the contexts. The same
-                // request retyped needs no verdict (see `surface`).
-                if let Some(v) = self.verifier.as_ref().filter(|_| !retyped) {
-                    let score = self.verify(v, q_final, key, c_final);
-                    let needed = match self.settings.verifier_veto {
-                        Some(veto) if sim >= self.precise => veto,
-                        _ => self.verifier_threshold_for(v, q_final),
+                if !same_text {
+                    // A single request proven the same words (`surface`) may
+                    // have a clause moved, so its numbers are compared as a set
+                    // ("In 2 hours, how far at 60 mph" / "How far at 60 mph in
+                    // 2 hours"); the guard still runs (a sign or a name the
+                    // words leave out).
+                    let mut why = match single && retyped {
+                        true => self.settings.guard.veto_moved(q_final, c_final),
+                        false => context::veto(
+                            &self.settings.guard,
+                            &self.settings.chat,
+                            &q_turns,
+                            &c_turns,
+                        ),
                     };
-                    d.verifier_score = Some(score);
-                    d.verifier_threshold = Some(needed);
-                    if score < needed {
-                        reworded = single
-                            && self.settings.reworded_threshold.is_some_and(|t| sim >= t)
-                            && c_request.as_ref().is_some_and(|c| q_request.reworded_as(c));
-                        if !reworded {
-                            self.counters.verifier_vetoes.fetch_add(1, Relaxed);
-                            d.outcome = "verifier";
-                            continue;
+                    if why.is_none() && !retyped && (q_turns.len() > 1 || c_turns.len() > 1) {
+                        why =
+                            self.final_veto(&mut query_final, q_final, c_final, query, &rec.vector);
+                    }
+                    if let Some(why) = why {
+                        self.guard_vetoes.fetch_add(1, Relaxed);
+                        d.guard_veto = Some(why);
+                        d.outcome = "guard";
+                        if self.verifier.is_none() {
+                            break;
+                        }
+                        continue;
+                    }
+                    // The verifier reads the two final requests: what it was
+                    // trained on (single requests); the context guard and the
+                    // standalone cosine have judged the contexts. The same
+                    // request retyped needs no verdict (see `surface`).
+                    if let Some(v) = self.verifier.as_ref().filter(|_| !retyped) {
+                        let score = self.verify(v, q_final, key, c_final);
+                        let needed = match self.settings.verifier_veto {
+                            Some(veto) if sim >= self.precise => veto,
+                            _ => self.verifier_threshold_for(v, q_final),
+                        };
+                        d.verifier_score = Some(score);
+                        d.verifier_threshold = Some(needed);
+                        if score < needed {
+                            reworded = single
+                                && self.settings.reworded_threshold.is_some_and(|t| sim >= t)
+                                && c_request.as_ref().is_some_and(|c| q_request.reworded_as(c));
+                            if !reworded {
+                                self.counters.verifier_vetoes.fetch_add(1, Relaxed);
+                                d.outcome = "verifier";
+                                continue;
+                            }
                         }
                     }
                 }
+                let Ok(raw) = RawValue::from_string(rec.base.response) else {
+                    continue;
+                };
+                d.outcome = match (same_text, single && retyped, reworded) {
+                    (true, _, _) => "exact",
+                    (false, true, _) => "same_request",
+                    (false, false, true) => "reworded",
+                    (false, false, false) => "served",
+                };
+                return Ok(L3Outcome::Hit(
+                    L3Hit {
+                        key,
+                        response: Arc::from(raw),
+                        similarity: sim,
+                        tokens: rec.base.tokens,
+                        cost_nano: rec.base.cost_nano,
+                        created_ms: rec.base.created_ms,
+                        expires_ms,
+                        model: rec.base.model,
+                    },
+                    d,
+                ));
             }
-            let Ok(raw) = RawValue::from_string(rec.base.response) else {
-                continue;
-            };
-            d.outcome = match (same_text, single && retyped, reworded) {
-                (true, _, _) => "exact",
-                (false, true, _) => "same_request",
-                (false, false, true) => "reworded",
-                (false, false, false) => "served",
-            };
-            return Ok(L3Outcome::Hit(
-                L3Hit {
-                    key,
-                    response: Arc::from(raw),
-                    similarity: sim,
-                    tokens: rec.base.tokens,
-                    cost_nano: rec.base.cost_nano,
-                    created_ms: rec.base.created_ms,
-                    expires_ms,
-                    model: rec.base.model,
-                },
-                d,
-            ));
+            // Without a verifier only the best live neighbour is judged: the
+            // exact entry, if it was live.
+            if searched || (self.verifier.is_none() && d.judged > 0) {
+                break;
+            }
+            // The exact entry was not served (expired meanwhile, or refused by
+            // feedback): its neighbours may be.
+            searched = true;
+            candidates = search()?;
         }
         Ok(L3Outcome::Miss(d))
     }
