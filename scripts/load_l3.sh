@@ -3,8 +3,10 @@
 # rebuild at restart.
 #
 # Stores N distinct QQP questions (L3 only) through POST /store, then runs wrk
-# over 5000 lookups of stored questions with use_l2 false (each one an L3 hit:
-# embed, HNSW search, record read) at several concurrencies; then SIGTERM +
+# over 5000 lookups of stored questions with use_l2 false at several
+# concurrencies, twice: as stored (exact repeats: L3 judges the entry of the
+# same text first, no HNSW search) and lower-cased (semantic hits: embed, HNSW
+# search, record read, rules and verifier); then SIGTERM +
 # start (saved index loaded) and SIGTERM + delete the saved index + start
 # (index rebuilt from sled), timing until a stored question hits L3 again.
 #
@@ -29,14 +31,23 @@ check_hit() {
 check_hit || { echo "probe is not an L3 hit" >&2; exit 1; }
 
 if [ -z "${RESTART_ONLY:-}" ]; then
+python3 -c '
+import json, sys
+with open(sys.argv[2], "w") as out:
+    for line in open(sys.argv[1]):
+        d = json.loads(line); d["input_text"] = d["input_text"].lower(); out.write(json.dumps(d) + "\n")
+' "$WORK/lookup_l3.jsonl" "$WORK/lookup_l3_lower.jsonl"
+for set in lookup_l3 lookup_l3_lower; do
+echo "$set ($( [ $set = lookup_l3 ] && echo 'exact repeats' || echo 'lower-cased: HNSW search' ))"
 printf '%-12s %10s %10s %10s\n' connections req/s p50 p99
 for c in 1 4 32; do
     t=$(( c < 2 ? 1 : 2 ))
-    WRK_PATH="$API/lookup" WRK_BODY_FILE="$WORK/lookup_l3.jsonl" \
+    WRK_PATH="$API/lookup" WRK_BODY_FILE="$WORK/$set.jsonl" \
         wrk -t$t -c$c -d"${SECS}s" --latency -s "$LUA/bodies.lua" "$BASE" >"$WORK/w.txt"
     read -r rps p50 p99 <<<"$(wrk_summary "$WORK/w.txt")"
     printf '%-12s %10s %10s %10s\n' "$c" "$rps" "$p50" "$p99"
     grep -E 'Non-2xx|Socket errors' "$WORK/w.txt" || true
+done
 done
 echo "server: l3_hit_rate $(metric l3_hit_rate), lookups $(metric total_lookups), hits $(metric total_hits)"
 fi
