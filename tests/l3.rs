@@ -1176,7 +1176,11 @@ fn lookups_say_why_a_candidate_was_served_or_refused() {
 #[test]
 fn an_expired_exact_entry_gives_way_to_its_neighbour() {
     let s = Server::start();
-    store(&s, PARAPHRASE_A, json!({"ttl_seconds": 1, "store_in_l2": false}));
+    store(
+        &s,
+        PARAPHRASE_A,
+        json!({"ttl_seconds": 1, "store_in_l2": false}),
+    );
     let neighbour = store(&s, PARAPHRASE_B, json!({"store_in_l2": false}));
     let exact = lookup(&s, PARAPHRASE_A, json!({"use_l2": false}));
     assert_eq!(exact["l3_result"]["decision"], "exact", "{exact}");

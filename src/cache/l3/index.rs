@@ -26,6 +26,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex, RwLock};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
+use super::exact::Exact;
 use crate::embed::dot;
 
 /// Largest partition kept as a flat array (exact search, ~0.1 ms at 256 dims).
@@ -108,7 +109,7 @@ enum Kind {
 /// f32 vector when the graph is quantised (empty otherwise).
 struct Graph {
     index: Index,
-    keys: RwLock<HashMap<u64, Box<[f32]>>>,
+    keys: RwLock<Exact>,
     /// The graph stores quantised vectors: searches re-score with `keys`.
     quantised: bool,
     /// Adds running under the partition's shared lock.
@@ -118,7 +119,7 @@ struct Graph {
 }
 
 impl Graph {
-    fn new(index: Index, keys: HashMap<u64, Box<[f32]>>, quantised: bool) -> Graph {
+    fn new(index: Index, keys: Exact, quantised: bool) -> Graph {
         Graph {
             index,
             keys: RwLock::new(keys),
@@ -143,7 +144,7 @@ impl Graph {
             self.index.add(key, v)
         };
         if added.is_err() {
-            self.keys.write().remove(&key);
+            self.keys.write().remove(key);
         }
         self.pending.fetch_sub(1, SeqCst);
         added.map(|_| true).map_err(|e| format!("index add: {e}"))
@@ -160,20 +161,14 @@ impl Graph {
         self.index
             .add(key, v)
             .map_err(|e| format!("index add: {e}"))?;
-        self.keys.write().remove(&key);
+        self.keys.write().remove(key);
         self.insert_key(key, v);
         Ok(())
     }
 
     /// Records `key` (with its f32 vector if quantised); `false` if present.
     fn insert_key(&self, key: u64, v: &[f32]) -> bool {
-        match self.keys.write().entry(key) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(exact_copy(self.quantised, v));
-                true
-            }
-        }
+        self.keys.write().insert(key, v)
     }
 
     /// The `k` best keys for `q`: from the graph, re-scored exactly with
@@ -200,21 +195,12 @@ impl Graph {
         let mut scored: Vec<(u64, f32)> = m
             .keys
             .into_iter()
-            .filter_map(|key| keys.get(&key).map(|v| (key, dot(q, v))))
+            .filter_map(|key| keys.get(key).map(|v| (key, dot(q, v))))
             .collect();
         drop(keys);
         scored.sort_by(|a, b| b.1.total_cmp(&a.1));
         scored.truncate(k);
         Ok(scored)
-    }
-}
-
-/// What a graph keeps of `v` beside its own copy: all of it when the graph
-/// is quantised (exact re-scoring), nothing otherwise.
-fn exact_copy(quantised: bool, v: &[f32]) -> Box<[f32]> {
-    match quantised {
-        true => v.into(),
-        false => Box::default(),
     }
 }
 
@@ -332,7 +318,7 @@ impl Partition {
                 Ok(())
             }
             Kind::Hnsw(g) => {
-                g.keys.write().remove(&key);
+                g.keys.write().remove(key);
                 g.index
                     .remove(key)
                     .map(|_| ())
@@ -397,10 +383,10 @@ impl Partition {
 
 /// Writes `keys` as little-endian records: the key, then the f32 vector
 /// kept for it (none for an f32 graph).
-fn write_keys(path: &Path, keys: &HashMap<u64, Box<[f32]>>) -> std::io::Result<()> {
+fn write_keys(path: &Path, keys: &Exact) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    for (k, v) in keys {
+    for (k, v) in keys.iter() {
         out.write_all(&k.to_le_bytes())?;
         for x in v.iter() {
             out.write_all(&x.to_le_bytes())?;
@@ -412,7 +398,7 @@ fn write_keys(path: &Path, keys: &HashMap<u64, Box<[f32]>>) -> std::io::Result<(
 /// Reads what [`write_keys`] wrote, each record holding `floats` floats.
 /// Streamed in blocks: a 1M-vector file is 1 GB, and reading it whole
 /// first doubled the memory touched (and the time: 2.8 s here).
-fn read_keys(path: &Path, floats: usize) -> Result<HashMap<u64, Box<[f32]>>, String> {
+fn read_keys(path: &Path, floats: usize) -> Result<Exact, String> {
     use std::io::Read;
     let fail = |e: std::io::Error| format!("reading {}: {e}", path.display());
     let mut file = std::fs::File::open(path).map_err(fail)?;
@@ -424,7 +410,9 @@ fn read_keys(path: &Path, floats: usize) -> Result<HashMap<u64, Box<[f32]>>, Str
             path.display(),
         ));
     }
-    let mut keys = HashMap::with_capacity(len / record);
+    let mut keys = Exact::new(floats);
+    keys.reserve(len / record);
+    let mut v = vec![0f32; floats];
     let per_block = (1 << 20) / record + 1;
     let mut block = vec![0u8; per_block * record];
     let mut left = len / record;
@@ -432,14 +420,13 @@ fn read_keys(path: &Path, floats: usize) -> Result<HashMap<u64, Box<[f32]>>, Str
         let n = left.min(per_block);
         let bytes = &mut block[..n * record];
         file.read_exact(bytes).map_err(fail)?;
-        keys.extend(bytes.chunks_exact(record).map(|r| {
+        for r in bytes.chunks_exact(record) {
             let key = u64::from_le_bytes(r[..8].try_into().expect("8 bytes"));
-            let v: Box<[f32]> = r[8..]
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-                .collect();
-            (key, v)
-        }));
+            for (x, c) in v.iter_mut().zip(r[8..].chunks_exact(4)) {
+                *x = f32::from_le_bytes(c.try_into().expect("4 bytes"));
+            }
+            keys.insert(key, &v);
+        }
         left -= n;
     }
     Ok(keys)
@@ -454,12 +441,13 @@ fn graph_of(
     opts: &GraphOptions,
 ) -> Result<Graph, String> {
     let index = new_hnsw(dims, capacity, opts)?;
-    let mut held = HashMap::with_capacity(keys.len());
+    let mut held = Exact::new(if opts.quantised() { dims } else { 0 });
+    held.reserve(keys.len());
     for (k, chunk) in keys.iter().zip(vectors.chunks_exact(dims)) {
         index
             .add(*k, chunk)
             .map_err(|e| format!("index add: {e}"))?;
-        held.insert(*k, exact_copy(opts.quantised(), chunk));
+        held.insert(*k, chunk);
     }
     Ok(Graph::new(index, held, opts.quantised()))
 }
@@ -621,9 +609,6 @@ impl VectorIndex {
         let keys_path = stem.with_extension("keys");
         let quantised = self.opts.quantised();
         let keys = read_keys(&keys_path, if quantised { self.dims } else { 0 })?;
-        if quantised && keys.values().any(|v| v.len() != self.dims) {
-            return Err(format!("{} has other dimensions", keys_path.display()));
-        }
         let index = new_hnsw(self.dims, 64, &self.opts)?;
         index
             .load(&graph.to_string_lossy())
@@ -655,7 +640,7 @@ impl VectorIndex {
         index
             .reserve_capacity_and_threads((size * 2).max(1024), THREAD_SLOTS)
             .map_err(|e| format!("reserving after load: {e}"))?;
-        let key_set = keys.keys().copied().collect();
+        let key_set = keys.keys().collect();
         self.partitions.write().insert(
             scope,
             Arc::new(Partition {

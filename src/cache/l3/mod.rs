@@ -9,6 +9,7 @@
 //! sled on all cores.
 
 pub mod context;
+mod exact;
 pub mod feedback;
 pub mod guard;
 pub mod index;
