@@ -391,20 +391,25 @@ impl Loader {
             let Some(entries) = persist::read_entries(dir, &g.stem) else {
                 continue;
             };
-            // Lock order everywhere: `loading`, then `keymap`.
-            let mut loading = self.loading.lock();
-            let removed = loading.as_ref().map(|l| &l.removed);
-            let mut keymap = self.job.keymap.write();
-            for key in entries {
-                if removed.is_some_and(|r| r.contains_key(&key)) {
-                    continue;
+            // In slices, so that lookups and writers wait for the key map
+            // a few milliseconds at a time, not for a million inserts.
+            self.job.keymap.write().reserve(entries.len());
+            for slice in entries.chunks(65_536) {
+                // Lock order everywhere: `loading`, then `keymap`.
+                let mut loading = self.loading.lock();
+                let removed = loading.as_ref().map(|l| &l.removed);
+                let mut keymap = self.job.keymap.write();
+                for &key in slice {
+                    if removed.is_some_and(|r| r.contains_key(&key)) {
+                        continue;
+                    }
+                    keymap.entry(vkey(key)).or_insert((key, scope));
+                    pre.keys.push((key, scope));
                 }
-                keymap.entry(vkey(key)).or_insert((key, scope));
-                pre.keys.push((key, scope));
-            }
-            drop(keymap);
-            if let Some(l) = loading.as_mut() {
-                l.serving = pre.keys.len() as u64;
+                drop(keymap);
+                if let Some(l) = loading.as_mut() {
+                    l.serving = pre.keys.len() as u64;
+                }
             }
             with_keys.push((scope, g));
         }
