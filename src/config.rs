@@ -221,8 +221,9 @@ pub struct Options {
     pub l3_reworded_threshold: Option<String>,
 
     /// L3 entries read from disk before the server starts answering; a larger
-    /// L3 is read in the background while L1 and L2 serve (L3 misses until
-    /// it is in; /health says so). [default: 20000]
+    /// L3 is read in the background while L1 and L2 serve (L3 serves what a
+    /// saved index holds and misses the rest until it is in; /health says
+    /// so). [default: 20000]
     #[arg(long, env = "HELIOS_L3_LOAD_NOW_MAX")]
     pub l3_load_now_max: Option<u64>,
 

@@ -361,19 +361,30 @@ impl Loader {
             found.push((key, rec.scope().id()));
         }
         self.foreign.store(foreign, Relaxed);
+        let mut admitted = Vec::with_capacity(found.len());
+        self.admit(found, &mut admitted);
+        let mut scopes: HashMap<u64, Vec<u128>> = HashMap::new();
+        for (key, scope) in admitted {
+            scopes.entry(scope).or_default().push(key);
+        }
+        scopes
+    }
+
+    /// Puts `keys` (entry key, scope) in the key map and appends them to
+    /// `admitted`, except keys removed meanwhile; a key already there
+    /// (stored meanwhile) is kept as it is.
+    fn admit(&self, keys: impl IntoIterator<Item = (u128, u64)>, admitted: &mut Vec<(u128, u64)>) {
         // Lock order everywhere: `loading`, then `keymap`.
         let loading = self.loading.lock();
         let removed = loading.as_ref().map(|l| &l.removed);
         let mut keymap = self.job.keymap.write();
-        let mut scopes: HashMap<u64, Vec<u128>> = HashMap::new();
-        for (key, scope) in found {
+        for (key, scope) in keys {
             if removed.is_some_and(|r| r.contains_key(&key)) {
                 continue;
             }
             keymap.entry(vkey(key)).or_insert((key, scope));
-            scopes.entry(scope).or_default().push(key);
+            admitted.push((key, scope));
         }
-        scopes
     }
 
     /// Puts the entry keys saved beside each graph in the key map, then
@@ -395,19 +406,8 @@ impl Loader {
             // a few milliseconds at a time, not for a million inserts.
             self.job.keymap.write().reserve(entries.len());
             for slice in entries.chunks(65_536) {
-                // Lock order everywhere: `loading`, then `keymap`.
-                let mut loading = self.loading.lock();
-                let removed = loading.as_ref().map(|l| &l.removed);
-                let mut keymap = self.job.keymap.write();
-                for &key in slice {
-                    if removed.is_some_and(|r| r.contains_key(&key)) {
-                        continue;
-                    }
-                    keymap.entry(vkey(key)).or_insert((key, scope));
-                    pre.keys.push((key, scope));
-                }
-                drop(keymap);
-                if let Some(l) = loading.as_mut() {
+                self.admit(slice.iter().map(|&key| (key, scope)), &mut pre.keys);
+                if let Some(l) = self.loading.lock().as_mut() {
                     l.serving = pre.keys.len() as u64;
                 }
             }
@@ -532,22 +532,20 @@ impl Loader {
             scopes.entry(*scope).or_default();
         }
         for (scope, keys) in scopes {
-            let graph = match preloaded.remove(&scope) {
-                Some((g, graph_keys)) => Some((g, graph_keys)),
-                None => saved.get(&scope).cloned().and_then(|g| {
-                    match self
-                        .job
-                        .index
-                        .load_graph(scope, &self.saver.dir().join(&g.stem))
-                    {
-                        Ok(graph_keys) => Some((g, graph_keys)),
-                        Err(e) => {
-                            tracing::warn!("L3 index: {e}; rebuilding that scope from sled");
-                            None
-                        }
+            let graph = preloaded.remove(&scope).or_else(|| {
+                let g = saved.get(&scope)?.clone();
+                match self
+                    .job
+                    .index
+                    .load_graph(scope, &self.saver.dir().join(&g.stem))
+                {
+                    Ok(graph_keys) => Some((g, graph_keys)),
+                    Err(e) => {
+                        tracing::warn!("L3 index: {e}; rebuilding that scope from sled");
+                        None
                     }
-                }),
-            };
+                }
+            });
             let Some((g, graph_keys)) = graph else {
                 let work = keys.into_iter().map(|k| (k, scope));
                 match work.len() <= index::FLAT_MAX {
@@ -718,7 +716,8 @@ impl L3 {
             return l3;
         };
         tracing::info!(
-            "L3: reading {} entries in the background; L3 misses until they are in",
+            "L3: reading {} entries in the background; until then L3 serves what a saved \
+             index holds, if there is one, and misses the rest",
             l3.records.size().entries
         );
         let spawned = std::thread::Builder::new()
@@ -733,7 +732,8 @@ impl L3 {
     }
 
     /// The layer, read at once when small; otherwise also the [`Loader`]
-    /// that must read it (L3 misses until it has).
+    /// that must read it (until it has, L3 serves what a saved index holds
+    /// and misses the rest).
     fn open_parts(
         storage: Arc<Storage>,
         locks: Arc<KeyLocks>,

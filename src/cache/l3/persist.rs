@@ -198,17 +198,11 @@ impl Saver {
     }
 }
 
-/// Writes the entry keys of a saved graph (little-endian, 16 bytes each)
-/// and syncs them; the manifest naming them is written after.
+/// Writes the entry keys of a saved graph (little-endian, 16 bytes each),
+/// synced; the manifest naming them is written after.
 fn write_entries(path: &Path, keys: &[u128]) -> Result<(), String> {
-    let mut bytes = Vec::with_capacity(keys.len() * 16);
-    for k in keys {
-        bytes.extend_from_slice(&k.to_le_bytes());
-    }
-    let fail = |e: std::io::Error| format!("writing {}: {e}", path.display());
-    let mut f = std::fs::File::create(path).map_err(fail)?;
-    std::io::Write::write_all(&mut f, &bytes).map_err(fail)?;
-    f.sync_all().map_err(fail)
+    let bytes: Vec<u8> = keys.iter().flat_map(|k| k.to_le_bytes()).collect();
+    write_synced(path, &bytes)
 }
 
 /// The entry keys saved beside graph `stem` of `dir`, if its file is there
